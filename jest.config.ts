@@ -28,7 +28,7 @@ const config: Config = {
     testEnvironment: 'node',
     testMatch: ['<rootDir>/src/**/*.test.ts'],
     testPathIgnorePatterns: ['/node_modules/', '/dist/'],
-    setupFiles: ['reflect-metadata'],
+    setupFiles: [require.resolve('reflect-metadata')],
     moduleNameMapper,
     transform: {
       '^.+\\.ts$': ['ts-jest', { tsconfig: join(__dirname, 'tsconfig.test.json') }],
