@@ -3,3 +3,7 @@ export * from './rlimit';
 export * from './pid';
 export * from './current';
 export * from './syscall-table';
+export * from './process-context';
+export * from './process';
+export * from './mm-syscalls';
+export * from './fs-syscalls';

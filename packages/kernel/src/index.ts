@@ -1,0 +1,10 @@
+/**
+ * @svasim/kernel - the simulated kernel's public surface (API.md).
+ */
+export * from './uapi';
+export * from './sim';
+export * from './mm';
+export * from './fs';
+export * from './base';
+export * from './proc';
+export * from './plugin';

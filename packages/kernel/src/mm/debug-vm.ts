@@ -1,0 +1,142 @@
+import { PAGE_SIZE } from '../uapi/mman';
+import type { MmCore } from './mm-core';
+import {
+  PG_anon,
+  PG_anon_exclusive,
+  PG_buddy,
+  PG_hugetlb,
+  PG_mlocked,
+  PG_reserved,
+  PG_shmem,
+  PG_tail,
+  pageFlagNames,
+} from './page-flags';
+import { LEVEL_PTE } from './page-table';
+import { PTE_PRESENT, PTE_SPECIAL, PTE_WRITE } from './pte';
+import { mappedInLockedVma } from './rmap';
+import { VM_HUGETLB, VM_LOCKED, VM_SHARED, VM_WRITE } from './vm-flags';
+
+/**
+ * References to a folio that are not page-table mappings, reported by the subsystems that hold
+ * them (shmem page cache, GUP pins, device mappings), so the checker can balance refcounts.
+ */
+export type ExtraRefs = Map<number, number>;
+
+/** The most violations reported: one root cause can otherwise print thousands. */
+const MAX_REPORTS = 50;
+
+/**
+ * checkMmInvariants - the memory-management part of the invariant checker. Walks every page
+ * table of every live mm and compares with the page frames:
+ *  - every mapped page is in use (not free in the buddy, not reserved, not a tail of something
+ *    else), and mapcounts equal the number of entries mapping each folio;
+ *  - refcount == mapcount + extra references (pins, page cache) for every folio in use, so a
+ *    leaked or missing reference shows up;
+ *  - reverse mapping: an anonymous page's group contains the mapping VMA and its index is the
+ *    address; a writable entry of a private mapping maps an exclusive page;
+ *  - PG_mlocked is set exactly when a VM_LOCKED VMA maps the folio;
+ *  - per-mm counters: rss, total_vm and locked_vm agree with the VMAs and entries;
+ *  - no in-use page is left that nothing maps or references (a leak), apart from the kernel's
+ *    own reservations and hugetlb pool pages.
+ * Returns human-readable violations (empty when all hold).
+ */
+export function checkMmInvariants(core: MmCore, extraRefs: ExtraRefs = new Map()): string[] {
+  const out: string[] = [];
+  const report = (msg: string) => {
+    if (out.length < MAX_REPORTS) out.push(msg);
+  };
+  const f = core.frames;
+  const mapped = new Map<number, number>();
+  for (const mm of core.mms) {
+    let rssAnon = 0;
+    let rssShmem = 0;
+    let rssFile = 0;
+    let totalVm = 0;
+    let lockedVm = 0;
+    let prevEnd = 0;
+    for (const vma of mm.vmas) {
+      if (vma.start >= vma.end || vma.start % PAGE_SIZE || vma.end % PAGE_SIZE)
+        report(`mm ${mm.id}: malformed VMA [${hex(vma.start)}, ${hex(vma.end)})`);
+      if (vma.start < prevEnd) report(`mm ${mm.id}: VMA at ${hex(vma.start)} overlaps its predecessor`);
+      prevEnd = vma.end;
+      const pages = (vma.end - vma.start) / PAGE_SIZE;
+      totalVm += pages;
+      if (vma.flags & VM_LOCKED) lockedVm += pages;
+      if (vma.anonVma && !core.anonVmas.get(vma.anonVma)?.vmas.has(vma))
+        report(`mm ${mm.id}: VMA at ${hex(vma.start)} is not in its anon_vma ${vma.anonVma}`);
+      mm.pgtable.forEachEntry(vma.start, vma.end, (va, tableId, slot, level) => {
+        const t = mm.pgtable.table(tableId);
+        const pfn = t[slot];
+        const hi = t[slot + 1];
+        if (!(hi & PTE_PRESENT)) return;
+        if (hi & PTE_SPECIAL) {
+          if (pfn === core.alloc.zeroPfn && hi & PTE_WRITE)
+            report(`mm ${mm.id}: zero page mapped writable at ${hex(va)}`);
+          return;
+        }
+        const flags = f.flags[pfn];
+        if (flags & (PG_buddy | PG_tail) || (flags & PG_reserved && !(flags & PG_hugetlb))) {
+          report(
+            `mm ${mm.id}: ${hex(va)} maps pfn ${pfn} which is ${pageFlagNames(flags) || 'not a folio head'}`,
+          );
+          return;
+        }
+        if (f.refcount[pfn] <= 0)
+          report(`mm ${mm.id}: ${hex(va)} maps pfn ${pfn} with refcount ${f.refcount[pfn]}`);
+        mapped.set(pfn, (mapped.get(pfn) ?? 0) + 1);
+        if (level === LEVEL_PTE) {
+          if (flags & PG_anon) rssAnon++;
+          else if (flags & PG_shmem) rssShmem++;
+          else rssFile++;
+        } else if (!(vma.flags & VM_HUGETLB))
+          report(`mm ${mm.id}: huge entry at ${hex(va)} outside a hugetlb VMA`);
+        if (flags & PG_anon) {
+          if (f.mapping[pfn] - 1 !== vma.anonVma || !core.anonVmas.get(vma.anonVma)?.vmas.has(vma))
+            report(`mm ${mm.id}: anon pfn ${pfn} at ${hex(va)} not reachable through its anon_vma`);
+          if (f.index[pfn] * PAGE_SIZE !== va)
+            report(`mm ${mm.id}: anon pfn ${pfn} index ${f.index[pfn]} != ${hex(va)}`);
+          if (hi & PTE_WRITE && !(vma.flags & VM_SHARED) && !(flags & PG_anon_exclusive))
+            report(`mm ${mm.id}: writable entry at ${hex(va)} maps non-exclusive anon pfn ${pfn}`);
+        }
+        if (hi & PTE_WRITE && !(vma.flags & VM_WRITE))
+          report(`mm ${mm.id}: writable entry in read-only VMA at ${hex(va)}`);
+      });
+    }
+    if (rssAnon !== mm.rssAnon) report(`mm ${mm.id}: rssAnon ${mm.rssAnon} but ${rssAnon} anon entries`);
+    if (rssShmem !== mm.rssShmem)
+      report(`mm ${mm.id}: rssShmem ${mm.rssShmem} but ${rssShmem} shmem entries`);
+    if (rssFile !== mm.rssFile) report(`mm ${mm.id}: rssFile ${mm.rssFile} but ${rssFile} file entries`);
+    if (totalVm !== mm.totalVm) report(`mm ${mm.id}: total_vm ${mm.totalVm} but VMAs span ${totalVm} pages`);
+    if (lockedVm !== mm.lockedVm)
+      report(`mm ${mm.id}: locked_vm ${mm.lockedVm} but locked VMAs span ${lockedVm} pages`);
+  }
+  // shmem page cache references
+  const cacheRefs = new Map<number, number>();
+  for (const obj of core.shmem.all())
+    for (const pfn of obj.pages.values()) cacheRefs.set(pfn, (cacheRefs.get(pfn) ?? 0) + 1);
+
+  for (let pfn = 0; pfn < f.count; pfn++) {
+    const flags = f.flags[pfn];
+    if (flags & (PG_buddy | PG_tail)) continue;
+    const ref = f.refcount[pfn];
+    if (ref === 0) continue;
+    if (flags & PG_reserved) continue; // the kernel's own pages and the zero page
+    const maps = mapped.get(pfn) ?? 0;
+    if (f.mapcount[pfn] !== maps) report(`pfn ${pfn}: mapcount ${f.mapcount[pfn]} but mapped ${maps} times`);
+    const expected = maps + (cacheRefs.get(pfn) ?? 0) + (extraRefs.get(pfn) ?? 0);
+    if (flags & PG_hugetlb && maps === 0 && expected === 0 && ref === 1 && !(flags & (PG_anon | PG_shmem)))
+      continue;
+    if (ref !== expected)
+      report(
+        `pfn ${pfn} (${pageFlagNames(flags & 0x7ffffff)}): refcount ${ref} but ${expected} references accounted`,
+      );
+    const shouldLock = maps > 0 && mappedInLockedVma(core, pfn);
+    if (!!(flags & PG_mlocked) !== shouldLock)
+      report(`pfn ${pfn}: PG_mlocked=${!!(flags & PG_mlocked)} but mapped in a locked VMA=${shouldLock}`);
+  }
+  return out;
+}
+
+function hex(n: number): string {
+  return '0x' + n.toString(16);
+}

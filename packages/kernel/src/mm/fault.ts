@@ -1,0 +1,345 @@
+import { PAGE_SIZE } from '../uapi/mman';
+import { VM } from '../sim/vmstat';
+import {
+  FAULT_FLAG_UNSHARE,
+  FAULT_FLAG_WRITE,
+  VM_FAULT_OOM,
+  VM_FAULT_SIGBUS,
+  VM_FAULT_SIGSEGV,
+} from './fault-flags';
+import { GFP_HIGHUSER_MOVABLE } from './gfp';
+import { hugepageSizeName, type MmCore } from './mm-core';
+import { mmuNotifierInvalidateRangeEnd, mmuNotifierInvalidateRangeStart } from './mmu-notify';
+import { MMU_NOTIFY_CLEAR } from './notifier-hooks';
+import { PG_anon, PG_anon_exclusive, PG_mlocked } from './page-flags';
+import { getPage, putPage } from './page-ref';
+import { LEVEL_PMD, LEVEL_PUD, LEVEL_PTE } from './page-table';
+import {
+  PTE_DIRTY,
+  PTE_HUGE,
+  PTE_NONPRESENT_MASK,
+  PTE_PRESENT,
+  PTE_PROTNONE,
+  PTE_SPECIAL,
+  PTE_USER,
+  PTE_WRITE,
+  PTE_YOUNG,
+} from './pte';
+import { folioAddNewAnonRmap, mlockFolio, munlockFolio, recheckMlock } from './rmap';
+import type { VmAreaStruct } from './vma';
+import { VM_HUGETLB, VM_IO, VM_LOCKED, VM_PFNMAP, VM_SHARED, VM_WRITE } from './vm-flags';
+
+/**
+ * FaultHooks - page-fault cases owned by subsystems layered on mm (NUMA hinting, swap-in,
+ * migration-entry waits, THP, device-private pages). Each returns VM_FAULT_* bits, or -1 when it
+ * does not handle the entry, in which case the fault answers SIGBUS.
+ */
+export interface FaultHooks {
+  /** A non-present but non-empty entry (swap, migration, device-private, device-exclusive). */
+  nonPresent?(vma: VmAreaStruct, address: number, flags: number, tableId: number, slot: number): number;
+  /** A PROT_NONE entry in an accessible VMA: a NUMA hinting fault. */
+  numaHint?(vma: VmAreaStruct, address: number, flags: number, tableId: number, slot: number): number;
+  /** First touch of an anonymous range that may get a transparent huge page; -1 to fall back. */
+  anonHuge?(vma: VmAreaStruct, address: number, flags: number): number;
+}
+
+/** The installed hooks, per MmCore. */
+const hooksOf = new WeakMap<MmCore, FaultHooks>();
+
+/** setFaultHooks - install the page-motion subsystems' fault handlers for one kernel. */
+export function setFaultHooks(core: MmCore, hooks: FaultHooks): void {
+  hooksOf.set(core, { ...hooksOf.get(core), ...hooks });
+}
+
+/**
+ * handleMmFault - resolve a fault at `address` in `vma` (handle_mm_fault). The caller has found
+ * the VMA and checked the access against its flags (the architecture's access_error).
+ * Returns 0 when the entry now allows the access, else VM_FAULT_* error bits
+ * (VM_FAULT_SIGSEGV, VM_FAULT_SIGBUS, VM_FAULT_OOM). Charges the fault's cost to the caller.
+ */
+export function handleMmFault(vma: VmAreaStruct, address: number, flags: number): number {
+  const mm = vma.mm;
+  const core = mm.core;
+  if (!mm.alive) return VM_FAULT_SIGSEGV;
+  core.vmstat.inc(VM.pgfault);
+  let ret: number;
+  if (vma.flags & VM_HUGETLB) ret = hugetlbFault(core, vma, address, flags);
+  else if (vma.flags & (VM_PFNMAP | VM_IO) || vma.vmOps) ret = deviceFault(vma, address, flags);
+  else ret = handlePteFault(core, vma, address, flags);
+  if (core.trace.enabled('mm_page_fault'))
+    core.trace.emit('mm_page_fault', {
+      pid: mm.ownerPid,
+      address,
+      write: (flags & FAULT_FLAG_WRITE) !== 0,
+      result: ret,
+    });
+  return ret;
+}
+
+function handlePteFault(core: MmCore, vma: VmAreaStruct, address: number, flags: number): number {
+  const pt = vma.mm.pgtable;
+  const t = pt.walk(address, false);
+  const hi = t ? t[pt.slot + 1] : 0;
+  if (hi === 0) {
+    if (vma.shmem) return sharedFault(core, vma, address, flags);
+    const hook = hooksOf.get(core)?.anonHuge;
+    if (hook) {
+      const r = hook(vma, address, flags);
+      if (r >= 0) return r;
+    }
+    return doAnonymousPage(core, vma, address, flags);
+  }
+  const tableId = pt.tableId;
+  const slot = pt.slot;
+  if (pt.level !== LEVEL_PTE) return VM_FAULT_SIGBUS; // huge leaves outside hugetlb belong to THP
+  if (!(hi & PTE_PRESENT)) {
+    const r =
+      hi & PTE_NONPRESENT_MASK
+        ? (hooksOf.get(core)?.nonPresent?.(vma, address, flags, tableId, slot) ?? -1)
+        : -1;
+    return r >= 0 ? r : VM_FAULT_SIGBUS;
+  }
+  if (hi & PTE_PROTNONE) {
+    const r = hooksOf.get(core)?.numaHint?.(vma, address, flags, tableId, slot) ?? -1;
+    if (r >= 0) return r;
+    // Nobody owns the hint: make the entry accessible again.
+    pt.set(tableId, slot, t![slot], hi & ~PTE_PROTNONE);
+    return 0;
+  }
+  if (flags & (FAULT_FLAG_WRITE | FAULT_FLAG_UNSHARE) && !(hi & PTE_WRITE)) {
+    return doWpPage(core, vma, address, flags, tableId, slot);
+  }
+  // Spurious fault (another path already fixed the entry): just mark it accessed.
+  pt.set(tableId, slot, t![slot], hi | PTE_YOUNG);
+  return 0;
+}
+
+/** do_anonymous_page: zero page for reads, a fresh zeroed page for writes. */
+function doAnonymousPage(core: MmCore, vma: VmAreaStruct, address: number, flags: number): number {
+  const mm = vma.mm;
+  const pt = mm.pgtable;
+  const va = address - (address % PAGE_SIZE);
+  if (!(flags & FAULT_FLAG_WRITE)) {
+    pt.walk(va, true);
+    pt.set(pt.tableId, pt.slot, core.alloc.zeroPfn, PTE_PRESENT | PTE_USER | PTE_SPECIAL | PTE_YOUNG);
+    core.vmstat.inc(VM.zero_page_fault);
+    core.charge(core.costs.minorFaultZeroPage);
+    return 0;
+  }
+  const pfn = core.alloc.allocPages(GFP_HIGHUSER_MOVABLE, 0, mm.node);
+  if (pfn < 0) return VM_FAULT_OOM;
+  folioAddNewAnonRmap(core, vma, pfn, va);
+  mm.rssAnon++;
+  core.vmstat.inc(VM.nr_anon_pages);
+  if (vma.flags & VM_LOCKED) mlockFolio(core, pfn);
+  const writable = vma.flags & VM_WRITE ? PTE_WRITE | PTE_DIRTY : 0;
+  pt.walk(va, true);
+  pt.set(pt.tableId, pt.slot, pfn, PTE_PRESENT | PTE_USER | PTE_YOUNG | writable);
+  core.charge(core.costs.minorFaultAnon);
+  return 0;
+}
+
+/** A fault on a MAP_SHARED anonymous (shmem) mapping: map the object's page. */
+function sharedFault(core: MmCore, vma: VmAreaStruct, address: number, flags: number): number {
+  const mm = vma.mm;
+  const obj = core.shmem.get(vma.shmem);
+  const va = address - (address % PAGE_SIZE);
+  const pgoff = vma.pgoff + (va - vma.start) / PAGE_SIZE;
+  if (!obj || pgoff >= obj.nrPages) return VM_FAULT_SIGBUS;
+  const pfn = core.shmem.findOrAlloc(obj, pgoff, mm.node);
+  if (pfn < 0) return VM_FAULT_OOM;
+  if (!(vma.flags & VM_SHARED) && flags & FAULT_FLAG_WRITE) {
+    // A private mapping of a shared object: the write gets its own anonymous copy (do_cow_fault).
+    const copy = core.alloc.allocPages(GFP_HIGHUSER_MOVABLE, 0, mm.node);
+    if (copy < 0) return VM_FAULT_OOM;
+    core.data.copyPage(copy, pfn);
+    folioAddNewAnonRmap(core, vma, copy, va);
+    mm.rssAnon++;
+    core.vmstat.inc(VM.nr_anon_pages);
+    if (vma.flags & VM_LOCKED) mlockFolio(core, copy);
+    pt(vma).walk(va, true);
+    pt(vma).set(
+      pt(vma).tableId,
+      pt(vma).slot,
+      copy,
+      PTE_PRESENT | PTE_USER | PTE_YOUNG | PTE_WRITE | PTE_DIRTY,
+    );
+    core.charge(core.costs.cowFault);
+    return 0;
+  }
+  getPage(core, pfn);
+  core.frames.mapcount[pfn]++;
+  mm.rssShmem++;
+  if (vma.flags & VM_LOCKED) mlockFolio(core, pfn);
+  const writable = vma.flags & VM_SHARED && vma.flags & VM_WRITE ? PTE_WRITE : 0;
+  const dirty = flags & FAULT_FLAG_WRITE ? PTE_DIRTY : 0;
+  pt(vma).walk(va, true);
+  pt(vma).set(pt(vma).tableId, pt(vma).slot, pfn, PTE_PRESENT | PTE_USER | PTE_YOUNG | writable | dirty);
+  core.charge(core.costs.minorFaultAnon);
+  return 0;
+}
+
+function pt(vma: VmAreaStruct) {
+  return vma.mm.pgtable;
+}
+
+/**
+ * do_wp_page: a write (or an unshare request) to a present read-only entry. Shared mappings
+ * become writable; an exclusive anonymous page is reused; anything else is copied (COW).
+ */
+function doWpPage(
+  core: MmCore,
+  vma: VmAreaStruct,
+  address: number,
+  flags: number,
+  tableId: number,
+  slot: number,
+): number {
+  const mm = vma.mm;
+  const table = mm.pgtable.table(tableId);
+  const pfn = table[slot];
+  const hi = table[slot + 1];
+  const f = core.frames;
+  const unshareOnly = !(flags & FAULT_FLAG_WRITE);
+  if (hi & PTE_SPECIAL && pfn !== core.alloc.zeroPfn) return VM_FAULT_SIGBUS;
+  if (vma.flags & VM_SHARED) {
+    if (unshareOnly) return 0;
+    mm.pgtable.set(tableId, slot, pfn, hi | PTE_WRITE | PTE_DIRTY | PTE_YOUNG);
+    return 0;
+  }
+  if (!(hi & PTE_SPECIAL) && f.flags[pfn] & PG_anon) {
+    const reuse = f.flags[pfn] & PG_anon_exclusive || (f.refcount[pfn] === 1 && f.mapcount[pfn] === 1);
+    if (reuse) {
+      f.flags[pfn] |= PG_anon_exclusive;
+      const w = unshareOnly || !(vma.flags & VM_WRITE) ? 0 : PTE_WRITE | PTE_DIRTY;
+      mm.pgtable.set(tableId, slot, pfn, hi | w | PTE_YOUNG);
+      return 0;
+    }
+  }
+  return wpPageCopy(core, vma, address, unshareOnly, tableId, slot);
+}
+
+/** wp_page_copy: give this mapping its own copy of the page (or of the zero page). */
+function wpPageCopy(
+  core: MmCore,
+  vma: VmAreaStruct,
+  address: number,
+  unshareOnly: boolean,
+  tableId: number,
+  slot: number,
+): number {
+  const mm = vma.mm;
+  const va = address - (address % PAGE_SIZE);
+  const table = mm.pgtable.table(tableId);
+  const old = table[slot];
+  const oldHi = table[slot + 1];
+  const copy = core.alloc.allocPages(GFP_HIGHUSER_MOVABLE, 0, mm.node);
+  if (copy < 0) return VM_FAULT_OOM;
+  const fromZero = (oldHi & PTE_SPECIAL) !== 0;
+  if (!fromZero) core.data.copyPage(copy, old);
+  folioAddNewAnonRmap(core, vma, copy, va);
+  core.vmstat.inc(VM.nr_anon_pages);
+  if (vma.flags & VM_LOCKED) mlockFolio(core, copy);
+  const range = mmuNotifierInvalidateRangeStart(mm, va, va + PAGE_SIZE, MMU_NOTIFY_CLEAR);
+  const w = unshareOnly || !(vma.flags & VM_WRITE) ? 0 : PTE_WRITE | PTE_DIRTY;
+  // The table may have been replaced if allocation freed page tables; re-walk to be safe.
+  mm.pgtable.walk(va, true);
+  mm.pgtable.set(mm.pgtable.tableId, mm.pgtable.slot, copy, PTE_PRESENT | PTE_USER | PTE_YOUNG | w);
+  if (fromZero) {
+    mm.rssAnon++;
+  } else {
+    const f = core.frames;
+    const left = --f.mapcount[old];
+    if (f.flags[old] & PG_anon) {
+      if (left === 0) core.vmstat.dec(VM.nr_anon_pages);
+    } else {
+      mm.rssShmem--;
+      mm.rssAnon++;
+    }
+    const mlocked = (f.flags[old] & PG_mlocked) !== 0;
+    if (mlocked && left === 0) munlockFolio(core, old);
+    putPage(core, old);
+    if (mlocked && left > 0 && f.refcount[old] > 0) recheckMlock(core, old);
+  }
+  mmuNotifierInvalidateRangeEnd(range);
+  core.vmstat.inc(VM.cow_fault);
+  core.charge(core.costs.cowFault);
+  return 0;
+}
+
+/** A fault on a device or PFN mapping: only the driver's .fault can resolve it. */
+function deviceFault(vma: VmAreaStruct, address: number, flags: number): number {
+  const fault = vma.vmOps?.fault;
+  if (!fault) return VM_FAULT_SIGBUS;
+  const va = address - (address % PAGE_SIZE);
+  return fault({ vma, address: va, flags, pgoff: vma.pgoff + (va - vma.start) / PAGE_SIZE });
+}
+
+/** hugetlb_fault: map a whole huge page at PMD (2 MiB) or PUD (1 GiB) level. */
+function hugetlbFault(core: MmCore, vma: VmAreaStruct, address: number, flags: number): number {
+  const mm = vma.mm;
+  const size = vma.hugeSize;
+  const sizeName = hugepageSizeName(size);
+  const level = size === 2 ** 30 ? LEVEL_PUD : LEVEL_PMD;
+  const base = Math.floor(address / size) * size;
+  const hnr = base / size;
+  const pgt = mm.pgtable;
+  const write = (flags & FAULT_FLAG_WRITE) !== 0;
+  let t = pgt.walk(base, false, level);
+  let hi = t && pgt.level === level ? t[pgt.slot + 1] : 0;
+  const f = core.frames;
+  if (hi === 0) {
+    let head: number;
+    if (vma.shmem) {
+      const obj = core.shmem.get(vma.shmem);
+      const pgoff = vma.pgoff + (base - vma.start) / PAGE_SIZE;
+      if (!obj || pgoff >= obj.nrPages) return VM_FAULT_SIGBUS;
+      const fresh = !obj.pages.has(pgoff);
+      if (fresh && obj.hugeResv?.delete(pgoff / (size / PAGE_SIZE))) core.hugetlb.unreserve(sizeName, 1);
+      head = core.shmem.findOrAllocHuge(obj, pgoff, mm.node);
+      if (head < 0) return VM_FAULT_SIGBUS;
+      getPage(core, head);
+      f.mapcount[head]++;
+    } else {
+      if (vma.hugeResv?.delete(hnr)) core.hugetlb.unreserve(sizeName, 1);
+      head = core.hugetlb.allocHugetlbFolio(sizeName, mm.node);
+      if (head < 0) return VM_FAULT_SIGBUS;
+      folioAddNewAnonRmap(core, vma, head, base);
+    }
+    const writable = vma.flags & VM_WRITE && (vma.flags & VM_SHARED || write) ? PTE_WRITE | PTE_DIRTY : 0;
+    t = pgt.walk(base, true, level);
+    pgt.set(pgt.tableId, pgt.slot, head, PTE_PRESENT | PTE_USER | PTE_YOUNG | PTE_HUGE | writable);
+    core.charge(core.costs.hugetlbFault);
+    return 0;
+  }
+  if (!(hi & PTE_PRESENT)) {
+    const r = hooksOf.get(core)?.nonPresent?.(vma, address, flags, pgt.tableId, pgt.slot) ?? -1;
+    return r >= 0 ? r : VM_FAULT_SIGBUS;
+  }
+  const tableId = pgt.tableId;
+  const slot = pgt.slot;
+  const head = t![slot];
+  if (!write || hi & PTE_WRITE) {
+    pgt.set(tableId, slot, head, hi | PTE_YOUNG);
+    return 0;
+  }
+  if (vma.flags & VM_SHARED || f.flags[head] & PG_anon_exclusive || f.refcount[head] === 1) {
+    f.flags[head] |= f.flags[head] & PG_anon ? PG_anon_exclusive : 0;
+    pgt.set(tableId, slot, head, hi | PTE_WRITE | PTE_DIRTY | PTE_YOUNG);
+    return 0;
+  }
+  // hugetlb_wp: copy the whole huge page.
+  const copy = core.hugetlb.allocHugetlbFolio(sizeName, mm.node);
+  if (copy < 0) return VM_FAULT_SIGBUS;
+  const nr = size / PAGE_SIZE;
+  for (let i = 0; i < nr; i++) core.data.copyPage(copy + i, head + i);
+  folioAddNewAnonRmap(core, vma, copy, base);
+  const range = mmuNotifierInvalidateRangeStart(mm, base, base + size, MMU_NOTIFY_CLEAR);
+  pgt.set(tableId, slot, copy, PTE_PRESENT | PTE_USER | PTE_YOUNG | PTE_HUGE | PTE_WRITE | PTE_DIRTY);
+  f.mapcount[head]--;
+  putPage(core, head);
+  mmuNotifierInvalidateRangeEnd(range);
+  core.vmstat.inc(VM.cow_fault);
+  core.charge(core.costs.hugetlbFault + nr * (PAGE_SIZE / core.costs.memcpyBytesPerNs));
+  return 0;
+}

@@ -1,0 +1,185 @@
+import { ERRNO } from '../uapi/errno';
+import { PAGE_SIZE } from '../uapi/mman';
+import { VM } from '../sim/vmstat';
+import { GFP_HIGHUSER_MOVABLE } from './gfp';
+import { hugepageSizeName } from './mm-core';
+import { MMF_HAS_PINNED, MmStruct } from './mm-struct';
+import type { MmapFile } from './mmap-file';
+import { mmuNotifierInvalidateRangeEnd, mmuNotifierInvalidateRangeStart } from './mmu-notify';
+import { MMU_NOTIFY_PROTECTION_PAGE } from './notifier-hooks';
+import { PG_anon, PG_anon_exclusive, PG_shmem } from './page-flags';
+import { folioMaybeDmaPinned, getPage } from './page-ref';
+import { LEVEL_PTE, LEVEL_SIZE } from './page-table';
+import { PTE_DIRTY, PTE_PRESENT, PTE_SPECIAL, PTE_WRITE } from './pte';
+import { folioAddNewAnonRmap } from './rmap';
+import { VmAreaStruct } from './vma';
+import {
+  VM_DONTCOPY,
+  VM_LOCKED_MASK,
+  VM_MIXEDMAP,
+  VM_PFNMAP,
+  VM_SHARED,
+  VM_WIPEONFORK,
+  VM_WRITE,
+} from './vm-flags';
+import { exitMmap } from './exit-mmap';
+import { zapHooks } from './zap';
+
+/** How fork treats pinned anonymous pages. */
+export type ForkCowMode = 'early' | 'legacy';
+
+/**
+ * dupMmap - the child's copy of `parent` for fork (dup_mmap + copy_page_range).
+ * Private anonymous pages are shared copy-on-write (both entries write-protected, no longer
+ * exclusive); VM_DONTCOPY VMAs are left out; VM_WIPEONFORK VMAs are empty in the child; locks
+ * (VM_LOCKED, mlockall's MCL_FUTURE) are not inherited. With `forkCow` 'early' (Linux 5.9+), a
+ * page that may be DMA-pinned in an mm that ever pinned (MMF_HAS_PINNED) is copied for the child
+ * at once, so the parent keeps the pinned page; 'legacy' shares it like any other page.
+ * Returns the child's mm, or -ENOMEM when an early copy cannot be allocated (nothing leaks).
+ * Released by exitMmap.
+ */
+export function dupMmap(parent: MmStruct, forkCow: ForkCowMode): MmStruct | number {
+  const core = parent.core;
+  const child = new MmStruct(core);
+  child.node = parent.node;
+  child.defFlags = parent.defFlags & ~VM_LOCKED_MASK;
+  parent.writeProtectSeq++; // odd while copying: GUP-fast backs out
+  let failed = false;
+  for (const src of parent.vmas) {
+    if (src.flags & VM_DONTCOPY) continue;
+    const dst = new VmAreaStruct(child, src.start, src.end, src.flags & ~VM_LOCKED_MASK, src.pgoff);
+    dst.file = src.file;
+    dst.shmem = src.shmem;
+    dst.vmOps = src.vmOps;
+    dst.privateData = src.privateData;
+    dst.hugeSize = src.hugeSize;
+    // hugetlb reservations stay with the parent; the child's private huge pages come from the free pool.
+    dst.hugeResv = null;
+    if (src.flags & VM_WIPEONFORK) dst.anonVma = 0;
+    else core.anonVmas.link(dst, src.anonVma);
+    if (dst.shmem) {
+      const obj = core.shmem.get(dst.shmem);
+      if (obj) {
+        core.shmem.hold(obj);
+        obj.vmas.add(dst);
+      }
+    }
+    if (dst.file) (dst.file as MmapFile).get();
+    child.insertVma(dst);
+    child.totalVm += (dst.end - dst.start) / PAGE_SIZE;
+    dst.vmOps?.open?.(dst);
+    if (src.flags & VM_WIPEONFORK) continue;
+    const needsCopy = src.flags & (VM_PFNMAP | VM_MIXEDMAP) || src.anonVma !== 0;
+    if (!needsCopy) continue; // shared memory is faulted in again by the child
+    if (copyPageRange(parent, child, src, dst, forkCow) < 0) {
+      failed = true;
+      break;
+    }
+  }
+  parent.writeProtectSeq++;
+  if (failed) {
+    exitMmap(child);
+    return -ERRNO.ENOMEM;
+  }
+  return child;
+}
+
+function copyPageRange(
+  parent: MmStruct,
+  child: MmStruct,
+  src: VmAreaStruct,
+  dst: VmAreaStruct,
+  forkCow: ForkCowMode,
+): number {
+  const core = parent.core;
+  const f = core.frames;
+  const spt = parent.pgtable;
+  const dpt = child.pgtable;
+  const cow = !(src.flags & VM_SHARED);
+  const range = cow
+    ? mmuNotifierInvalidateRangeStart(parent, src.start, src.end, MMU_NOTIFY_PROTECTION_PAGE)
+    : null;
+  const hooks = zapHooks(core);
+  let err = 0;
+  let entries = 0;
+  spt.forEachEntry(src.start, src.end, (va, tableId, slot, level) => {
+    if (err) return;
+    entries++;
+    const t = spt.table(tableId);
+    const lo = t[slot];
+    let hi = t[slot + 1];
+    if (!(hi & PTE_PRESENT)) {
+      const childHi = hooks.copyNonPresent?.(parent, child, va, lo, hi, level) ?? -1;
+      if (childHi > 0) install(dpt, va, level, lo, childHi);
+      return;
+    }
+    if (hi & PTE_SPECIAL) {
+      install(dpt, va, level, lo, hi);
+      return;
+    }
+    const head = lo;
+    const anon = (f.flags[head] & PG_anon) !== 0;
+    if (
+      cow &&
+      anon &&
+      forkCow === 'early' &&
+      parent.flags & MMF_HAS_PINNED &&
+      folioMaybeDmaPinned(core, head)
+    ) {
+      // copy_present_page: the child gets its own copy now; the parent keeps the pinned page.
+      const copy = copyForChild(core, dst, head, va, level);
+      if (copy < 0) {
+        err = copy;
+        return;
+      }
+      const w = dst.flags & VM_WRITE ? PTE_WRITE | PTE_DIRTY : 0;
+      install(dpt, va, level, copy, (hi & ~(PTE_WRITE | PTE_DIRTY)) | w);
+      if (level === LEVEL_PTE) {
+        child.rssAnon++;
+        core.vmstat.inc(VM.nr_anon_pages);
+      }
+      return;
+    }
+    getPage(core, head);
+    f.mapcount[head]++;
+    if (cow) {
+      if (anon) f.flags[head] &= ~PG_anon_exclusive;
+      hi &= ~PTE_WRITE;
+      t[slot + 1] = hi;
+    }
+    install(dpt, va, level, head, hi);
+    if (level === LEVEL_PTE) {
+      if (anon) child.rssAnon++;
+      else if (f.flags[head] & PG_shmem) child.rssShmem++;
+      else child.rssFile++;
+    }
+  });
+  mmuNotifierInvalidateRangeEnd(range);
+  core.charge(entries * core.costs.pteCopy);
+  return err;
+}
+
+function install(pt: MmStruct['pgtable'], va: number, level: number, lo: number, hi: number): void {
+  pt.walk(va, true, level);
+  pt.set(pt.tableId, pt.slot, lo, hi);
+}
+
+/** A private copy of a pinned anonymous folio for the child (small page or hugetlb page). */
+function copyForChild(
+  core: MmStruct['core'],
+  dst: VmAreaStruct,
+  head: number,
+  va: number,
+  level: number,
+): number {
+  const nr = level === LEVEL_PTE ? 1 : LEVEL_SIZE[level] / PAGE_SIZE;
+  const copy =
+    level === LEVEL_PTE
+      ? core.alloc.allocPages(GFP_HIGHUSER_MOVABLE, 0, dst.mm.node)
+      : core.hugetlb.allocHugetlbFolio(hugepageSizeName(LEVEL_SIZE[level]), dst.mm.node);
+  if (copy < 0) return -ERRNO.ENOMEM;
+  for (let i = 0; i < nr; i++) core.data.copyPage(copy + i, head + i);
+  folioAddNewAnonRmap(core, dst, copy, va);
+  core.charge(nr * (PAGE_SIZE / core.costs.memcpyBytesPerNs));
+  return copy;
+}

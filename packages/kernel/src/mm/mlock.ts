@@ -1,0 +1,137 @@
+import { ERRNO } from '../uapi/errno';
+import { MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT, PAGE_SIZE, TASK_SIZE } from '../uapi/mman';
+import { populateVmaPageRange } from './access';
+import { callerCanDoMlock, type MmCaller } from './mm-caller';
+import { isUserNumber, pageAlign } from './mmap';
+import type { MmStruct } from './mm-struct';
+import { PTE_PRESENT, PTE_SPECIAL } from './pte';
+import { mlockFolio, recheckMlock } from './rmap';
+import type { VmAreaStruct } from './vma';
+import { VM_HUGETLB, VM_LOCKED, VM_LOCKED_MASK, VM_LOCKONFAULT, VM_SPECIAL } from './vm-flags';
+import { isolateRange } from './vma-ops';
+
+/**
+ * mlockFixup - give one VMA new lock flags, keeping locked_vm and the pages' mlocked state right
+ * (mlock_fixup). Special and hugetlb VMAs never become VM_LOCKED and are not counted.
+ */
+function mlockFixup(vma: VmAreaStruct, newFlags: number): void {
+  const mm = vma.mm;
+  const core = mm.core;
+  const oldFlags = vma.flags;
+  if (newFlags === oldFlags || vma.flags & (VM_SPECIAL | VM_HUGETLB)) return;
+  const pages = (vma.end - vma.start) / PAGE_SIZE;
+  if (newFlags & VM_LOCKED && !(oldFlags & VM_LOCKED)) mm.lockedVm += pages;
+  else if (!(newFlags & VM_LOCKED) && oldFlags & VM_LOCKED) mm.lockedVm -= pages;
+  vma.flags = newFlags;
+  const pt = mm.pgtable;
+  const lock = (newFlags & VM_LOCKED) !== 0;
+  pt.forEachEntry(vma.start, vma.end, (_va, tableId, slot) => {
+    const t = pt.table(tableId);
+    const hi = t[slot + 1];
+    if (!(hi & PTE_PRESENT) || hi & PTE_SPECIAL) return;
+    if (lock) mlockFolio(core, t[slot]);
+    else recheckMlock(core, t[slot]);
+  });
+}
+
+/** Validate a range and check that it is fully mapped (apply_vma_lock_flags). */
+function lockRange(mm: MmStruct, start: number, len: number): { start: number; end: number } | number {
+  if (!isUserNumber(start) || !isUserNumber(len)) return -ERRNO.EINVAL;
+  len = pageAlign(len + (start % PAGE_SIZE));
+  start -= start % PAGE_SIZE;
+  const end = start + len;
+  if (end < start || end > TASK_SIZE + PAGE_SIZE) return -ERRNO.EINVAL;
+  if (end === start) return { start, end };
+  let cursor = start;
+  for (let vma = mm.findVma(start); cursor < end; vma = mm.findVma(cursor)) {
+    if (!vma || vma.start > cursor) return -ERRNO.ENOMEM;
+    cursor = vma.end;
+  }
+  return { start, end };
+}
+
+/** Pages in [start, end) already in VM_LOCKED VMAs (count_mm_mlocked_page_nr). */
+function countMlockedPages(mm: MmStruct, start: number, end: number): number {
+  let n = 0;
+  for (const vma of mm.vmas) {
+    if (vma.end <= start || vma.start >= end || !(vma.flags & VM_LOCKED)) continue;
+    n += (Math.min(end, vma.end) - Math.max(start, vma.start)) / PAGE_SIZE;
+  }
+  return n;
+}
+
+/**
+ * doMlock - mlock()/mlock2(): lock [start, start + len) and fault it in (unless `onFault`).
+ * Returns 0, or -EPERM (!can_do_mlock), -ENOMEM (over RLIMIT_MEMLOCK without CAP_IPC_LOCK, or
+ * part of the range unmapped), -EINVAL (wrap-around), -EAGAIN (memory could not be faulted in).
+ * Released by doMunlock, munmap or exit.
+ */
+export function doMlock(mm: MmStruct, caller: MmCaller, start: number, len: number, onFault = false): number {
+  if (!callerCanDoMlock(caller)) return -ERRNO.EPERM;
+  const r = lockRange(mm, start, len);
+  if (typeof r === 'number') return r;
+  if (r.end === r.start) return 0;
+  const limit = Math.floor(caller.memlockLimit / PAGE_SIZE);
+  let locked = (r.end - r.start) / PAGE_SIZE + mm.lockedVm;
+  if (!caller.ipcLock && locked > limit) {
+    locked -= countMlockedPages(mm, r.start, r.end);
+    if (locked > limit) return -ERRNO.ENOMEM;
+  }
+  const vmas = isolateRange(mm, r.start, r.end);
+  if (typeof vmas === 'number') return vmas;
+  const add = VM_LOCKED | (onFault ? VM_LOCKONFAULT : 0);
+  for (const vma of vmas) mlockFixup(vma, (vma.flags & ~VM_LOCKED_MASK) | add);
+  if (onFault) return 0;
+  const err = populateVmaPageRange(mm, r.start, r.end);
+  // __mlock_posix_error_return: EFAULT becomes ENOMEM, ENOMEM becomes EAGAIN.
+  if (err === -ERRNO.EFAULT) return -ERRNO.ENOMEM;
+  if (err === -ERRNO.ENOMEM) return -ERRNO.EAGAIN;
+  return 0;
+}
+
+/**
+ * doMunlock - munlock(): unlock [start, start + len). Returns 0, or -EINVAL (wrap-around) or
+ * -ENOMEM (part of the range unmapped). Needs no privilege.
+ */
+export function doMunlock(mm: MmStruct, start: number, len: number): number {
+  const r = lockRange(mm, start, len);
+  if (typeof r === 'number') return r;
+  if (r.end === r.start) return 0;
+  const vmas = isolateRange(mm, r.start, r.end);
+  if (typeof vmas === 'number') return vmas;
+  for (const vma of vmas) mlockFixup(vma, vma.flags & ~VM_LOCKED_MASK);
+  return 0;
+}
+
+/**
+ * doMlockall - mlockall(flags). Returns 0, or -EINVAL (no flags, unknown bits, or MCL_ONFAULT
+ * alone), -EPERM (!can_do_mlock), -ENOMEM (MCL_CURRENT with total_vm over RLIMIT_MEMLOCK and no
+ * CAP_IPC_LOCK). MCL_FUTURE makes later mappings locked (mm.defFlags). Released by munlockall.
+ */
+export function doMlockall(mm: MmStruct, caller: MmCaller, flags: number): number {
+  if (
+    !Number.isInteger(flags) ||
+    !flags ||
+    flags & ~(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) ||
+    flags === MCL_ONFAULT
+  )
+    return -ERRNO.EINVAL;
+  if (!callerCanDoMlock(caller)) return -ERRNO.EPERM;
+  const limit = Math.floor(caller.memlockLimit / PAGE_SIZE);
+  if (flags & MCL_CURRENT && !caller.ipcLock && mm.totalVm > limit) return -ERRNO.ENOMEM;
+  const lockBits = VM_LOCKED | (flags & MCL_ONFAULT ? VM_LOCKONFAULT : 0);
+  mm.defFlags &= ~VM_LOCKED_MASK;
+  if (flags & MCL_FUTURE) mm.defFlags |= lockBits;
+  if (flags & MCL_CURRENT) {
+    for (const vma of [...mm.vmas]) mlockFixup(vma, (vma.flags & ~VM_LOCKED_MASK) | lockBits);
+    if (!(flags & MCL_ONFAULT)) for (const vma of [...mm.vmas]) populateVmaPageRange(mm, vma.start, vma.end);
+  }
+  return 0;
+}
+
+/** doMunlockall - munlockall(): unlock everything and stop locking future mappings. Returns 0. */
+export function doMunlockall(mm: MmStruct): number {
+  mm.defFlags &= ~VM_LOCKED_MASK;
+  for (const vma of [...mm.vmas]) mlockFixup(vma, vma.flags & ~VM_LOCKED_MASK);
+  return 0;
+}

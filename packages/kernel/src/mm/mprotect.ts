@@ -1,0 +1,78 @@
+import { ERRNO } from '../uapi/errno';
+import { PAGE_SIZE, PROT_EXEC, PROT_READ, PROT_WRITE, TASK_SIZE } from '../uapi/mman';
+import { populateVmaPageRange } from './access';
+import { calcVmProtBits, isUserNumber, pageAlign } from './mmap';
+import type { MmStruct } from './mm-struct';
+import { mmuNotifierInvalidateRangeEnd, mmuNotifierInvalidateRangeStart } from './mmu-notify';
+import { MMU_NOTIFY_PROTECTION_VMA } from './notifier-hooks';
+import { PTE_NUMA, PTE_PRESENT, PTE_PROTNONE, PTE_WRITE } from './pte';
+import { isolateRange } from './vma-ops';
+import { VM_ACCESS_FLAGS, VM_EXEC, VM_LOCKED, VM_READ, VM_SHARED, VM_WRITE } from './vm-flags';
+
+const PROT_GROWSDOWN = 0x01000000;
+const PROT_GROWSUP = 0x02000000;
+const PROT_SEM = 0x8;
+
+/**
+ * changeProtection - make the entries of [start, end) agree with `vmFlags` (change_protection):
+ * write permission is removed where the VMA lost it (COW faults restore it where allowed), and
+ * entries become PROT_NONE when the VMA is inaccessible. Secondary MMUs are told first.
+ */
+export function changeProtection(mm: MmStruct, start: number, end: number, vmFlags: number): void {
+  const pt = mm.pgtable;
+  const none = !(vmFlags & VM_ACCESS_FLAGS);
+  const range = mmuNotifierInvalidateRangeStart(mm, start, end, MMU_NOTIFY_PROTECTION_VMA);
+  pt.forEachEntry(start, end, (_va, tableId, slot) => {
+    const t = pt.table(tableId);
+    let hi = t[slot + 1];
+    if (!(hi & PTE_PRESENT)) return;
+    if (!(vmFlags & VM_WRITE)) hi &= ~PTE_WRITE;
+    if (none) hi |= PTE_PROTNONE;
+    else if (!(hi & PTE_NUMA)) hi &= ~PTE_PROTNONE;
+    if (vmFlags & VM_SHARED && vmFlags & VM_WRITE && !none) hi |= PTE_WRITE;
+    t[slot + 1] = hi;
+  });
+  mmuNotifierInvalidateRangeEnd(range);
+}
+
+/**
+ * doMprotect - change the protection of [start, start + len) (do_mprotect_pkey).
+ * Returns 0, or -EINVAL (unknown prot bits, unaligned start), -ENOMEM (wrap-around, or a part
+ * of the range not mapped), -EACCES (the VMA may not get this protection: VM_MAY* bits, e.g. a
+ * shared mapping of a read-only file asked for PROT_WRITE).
+ */
+export function doMprotect(mm: MmStruct, start: number, len: number, prot: number): number {
+  if (!isUserNumber(start) || !isUserNumber(len) || !Number.isInteger(prot) || prot < 0) return -ERRNO.EINVAL;
+  if (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM | PROT_GROWSDOWN | PROT_GROWSUP))
+    return -ERRNO.EINVAL;
+  if ((prot & (PROT_GROWSDOWN | PROT_GROWSUP)) === (PROT_GROWSDOWN | PROT_GROWSUP)) return -ERRNO.EINVAL;
+  if (start % PAGE_SIZE) return -ERRNO.EINVAL;
+  if (len === 0) return 0;
+  len = pageAlign(len);
+  const end = start + len;
+  if (end <= start || end > TASK_SIZE + PAGE_SIZE) return -ERRNO.ENOMEM;
+  // Check the whole range before changing anything: holes give ENOMEM, forbidden bits EACCES.
+  const want = calcVmProtBits(prot);
+  let cursor = start;
+  for (let vma = mm.findVma(start); cursor < end; vma = mm.findVma(cursor)) {
+    if (!vma || vma.start > cursor) return -ERRNO.ENOMEM;
+    const newFlags = (vma.flags & ~(VM_READ | VM_WRITE | VM_EXEC)) | want;
+    if (newFlags & ~(vma.flags >>> 4) & (VM_READ | VM_WRITE | VM_EXEC)) return -ERRNO.EACCES;
+    cursor = vma.end;
+  }
+  const vmas = isolateRange(mm, start, end);
+  if (typeof vmas === 'number') return vmas;
+  for (const vma of vmas) {
+    const oldFlags = vma.flags;
+    const newFlags = (oldFlags & ~(VM_READ | VM_WRITE | VM_EXEC)) | want;
+    if (newFlags === oldFlags) continue;
+    vma.flags = newFlags;
+    changeProtection(mm, vma.start, vma.end, newFlags);
+    // A locked private mapping that became writable is populated for write (mprotect_fixup),
+    // so its pages stay resident and COW does not happen later.
+    if (newFlags & VM_LOCKED && newFlags & VM_WRITE && !(oldFlags & VM_WRITE) && !(newFlags & VM_SHARED)) {
+      populateVmaPageRange(mm, vma.start, vma.end);
+    }
+  }
+  return 0;
+}

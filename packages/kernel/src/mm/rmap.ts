@@ -1,0 +1,107 @@
+import { PAGE_SIZE } from '../uapi/mman';
+import { VM } from '../sim/vmstat';
+import {
+  PG_anon,
+  PG_anon_exclusive,
+  PG_dirty,
+  PG_lru,
+  PG_mlocked,
+  PG_shmem,
+  PG_swapbacked,
+  PG_tail,
+  PG_unevictable,
+} from './page-flags';
+import { LEVEL_SIZE } from './page-table';
+import { PTE_NONPRESENT_MASK, PTE_PRESENT, PTE_SPECIAL } from './pte';
+import type { MmCore } from './mm-core';
+import type { VmAreaStruct } from './vma';
+import { VM_LOCKED } from './vm-flags';
+
+/**
+ * folioAddNewAnonRmap - make a freshly allocated folio an exclusive anonymous page of `vma`
+ * mapped once at `va` (folio_add_new_anon_rmap). The mapping's reference is the allocation's.
+ */
+export function folioAddNewAnonRmap(core: MmCore, vma: VmAreaStruct, head: number, va: number): void {
+  const f = core.frames;
+  const group = core.anonVmas.prepare(vma);
+  f.flags[head] |= PG_anon | PG_anon_exclusive | PG_swapbacked | PG_lru | PG_dirty;
+  f.mapping[head] = group.id + 1;
+  f.index[head] = va / PAGE_SIZE;
+  f.mapcount[head] = 1;
+}
+
+/**
+ * rmapWalk - call `fn(vma, va)` for every VMA that maps the folio headed by `head` at `va`
+ * (rmap_walk over the anon_vma group or the shmem object's i_mmap). `fn` returning false stops
+ * the walk. Only entries that still point at this folio are reported.
+ */
+export function rmapWalk(core: MmCore, head: number, fn: (vma: VmAreaStruct, va: number) => boolean): void {
+  const f = core.frames;
+  const flags = f.flags[head];
+  if (flags & PG_tail) throw new Error(`rmapWalk: pfn ${head} is a tail page`);
+  const id = f.mapping[head] - 1;
+  if (id < 0) return;
+  let vmas: Iterable<VmAreaStruct>;
+  let vaOf: (vma: VmAreaStruct) => number;
+  const index = f.index[head];
+  if (flags & PG_anon) {
+    const g = core.anonVmas.get(id);
+    if (!g) return;
+    vmas = g.vmas;
+    vaOf = () => index * PAGE_SIZE;
+  } else if (flags & PG_shmem) {
+    const obj = core.shmem.get(id);
+    if (!obj) return;
+    vmas = obj.vmas;
+    vaOf = (vma) => vma.start + (index - vma.pgoff) * PAGE_SIZE;
+  } else return;
+  for (const vma of [...vmas]) {
+    const va = vaOf(vma);
+    if (va < vma.start || va >= vma.end) continue;
+    const pt = vma.mm.pgtable;
+    const t = pt.walk(va, false);
+    if (!t) continue;
+    const hi = t[pt.slot + 1];
+    if (!(hi & (PTE_PRESENT | PTE_NONPRESENT_MASK)) || hi & PTE_SPECIAL) continue;
+    // A huge leaf maps the head at its aligned address; a PTE maps exactly this pfn.
+    const base = Math.floor(va / LEVEL_SIZE[pt.level]) * LEVEL_SIZE[pt.level];
+    const pfn = t[pt.slot] + (va - base) / PAGE_SIZE;
+    if (pfn !== head) continue;
+    if (!fn(vma, va)) return;
+  }
+}
+
+/** mappedInLockedVma - true if some VM_LOCKED VMA maps the folio (mlock's rmap check). */
+export function mappedInLockedVma(core: MmCore, head: number): boolean {
+  let locked = false;
+  rmapWalk(core, head, (vma) => {
+    if (vma.flags & VM_LOCKED) locked = true;
+    return !locked;
+  });
+  return locked;
+}
+
+/** mlockFolio - mark a folio mlocked and unevictable (mlock_folio). */
+export function mlockFolio(core: MmCore, head: number): void {
+  const f = core.frames;
+  if (f.flags[head] & PG_mlocked) return;
+  f.flags[head] |= PG_mlocked | PG_unevictable;
+  const n = f.folioNrPages(head);
+  core.vmstat.inc(VM.nr_mlock, n);
+  core.vmstat.inc(VM.unevictable_pgs_mlocked, n);
+}
+
+/** munlockFolio - clear mlocked (munlock_folio) once no locked VMA maps the folio any more. */
+export function munlockFolio(core: MmCore, head: number): void {
+  const f = core.frames;
+  if (!(f.flags[head] & PG_mlocked)) return;
+  f.flags[head] &= ~(PG_mlocked | PG_unevictable);
+  const n = f.folioNrPages(head);
+  core.vmstat.dec(VM.nr_mlock, n);
+  core.vmstat.inc(VM.unevictable_pgs_munlocked, n);
+}
+
+/** recheckMlock - after a mapping of the folio went away, clear mlock if no locked VMA maps it. */
+export function recheckMlock(core: MmCore, head: number): void {
+  if (core.frames.flags[head] & PG_mlocked && !mappedInLockedVma(core, head)) munlockFolio(core, head);
+}

@@ -1,0 +1,89 @@
+import { PAGE_SIZE } from '../uapi/mman';
+import { VM } from '../sim/vmstat';
+import { hugepageSizeName, type MmCore } from './mm-core';
+import type { MmStruct } from './mm-struct';
+import { mmuNotifierInvalidateRangeEnd, mmuNotifierInvalidateRangeStart } from './mmu-notify';
+import { MMU_NOTIFY_UNMAP } from './notifier-hooks';
+import { PG_anon, PG_mlocked, PG_shmem } from './page-flags';
+import { putPage } from './page-ref';
+import { PTE_PRESENT, PTE_SPECIAL } from './pte';
+import { munlockFolio, recheckMlock } from './rmap';
+import type { VmAreaStruct } from './vma';
+
+/**
+ * ZapHooks - let subsystems above mm release what a non-present entry holds (a swap slot, a
+ * device-private page) when it is zapped. Returns true when it handled the entry.
+ */
+export interface ZapHooks {
+  zapNonPresent?(mm: MmStruct, va: number, lo: number, hi: number, level: number): boolean;
+  /**
+   * fork met a non-present entry: duplicate what it refers to for the child (swap_duplicate)
+   * and return the entry's hi word for the child (0 = leave the child's entry empty), or -1
+   * when not handled.
+   */
+  copyNonPresent?(src: MmStruct, dst: MmStruct, va: number, lo: number, hi: number, level: number): number;
+}
+
+/** zapHooks - the installed hooks of one kernel (empty when none). */
+export function zapHooks(core: MmCore): ZapHooks {
+  return zapHooksOf.get(core) ?? {};
+}
+const zapHooksOf = new WeakMap<MmCore, ZapHooks>();
+
+/** setZapHooks - install the handlers for non-present entries for one kernel. */
+export function setZapHooks(core: MmCore, hooks: ZapHooks): void {
+  zapHooksOf.set(core, { ...zapHooksOf.get(core), ...hooks });
+}
+
+/**
+ * zapPageRange - remove every mapping in [start, end) of `vma` (unmap_page_range), dropping the
+ * page references they held; pages whose last reference goes are freed. Secondary MMUs are told
+ * first (MMU_NOTIFY_UNMAP). The VMA itself stays. Charges zapPerPage per entry.
+ */
+export function zapPageRange(vma: VmAreaStruct, start: number, end: number, event = MMU_NOTIFY_UNMAP): void {
+  const mm = vma.mm;
+  const core = mm.core;
+  const pt = mm.pgtable;
+  const f = core.frames;
+  const range = mmuNotifierInvalidateRangeStart(mm, start, end, event);
+  let entries = 0;
+  pt.forEachEntry(start, end, (va, tableId, slot, level) => {
+    const t = pt.table(tableId);
+    const lo = t[slot];
+    const hi = t[slot + 1];
+    entries++;
+    pt.set(tableId, slot, 0, 0);
+    if (!(hi & PTE_PRESENT)) {
+      zapHooksOf.get(core)?.zapNonPresent?.(mm, va, lo, hi, level);
+      return;
+    }
+    if (hi & PTE_SPECIAL) return;
+    const head = lo;
+    const mapcount = --f.mapcount[head];
+    if (f.flags[head] & PG_anon) {
+      if (level === 3) {
+        mm.rssAnon--;
+        if (mapcount === 0) core.vmstat.dec(VM.nr_anon_pages);
+      }
+    } else if (f.flags[head] & PG_shmem) {
+      if (level === 3) mm.rssShmem--;
+    } else mm.rssFile--;
+    const mlocked = (f.flags[head] & PG_mlocked) !== 0;
+    if (mlocked && mapcount === 0) munlockFolio(core, head);
+    putPage(core, head);
+    if (mlocked && mapcount > 0 && f.refcount[head] > 0) recheckMlock(core, head);
+  });
+  if (vma.hugeResv && vma.hugeResv.size > 0) {
+    const size = vma.hugeSize;
+    let released = 0;
+    for (let n = Math.floor(start / size); n * size < end; n++) if (vma.hugeResv.delete(n)) released++;
+    if (released) core.hugetlb.unreserve(hugepageSizeName(size), released);
+  }
+  mmuNotifierInvalidateRangeEnd(range);
+  core.charge(entries * core.costs.zapPerPage);
+}
+
+/** Pages spanned by [start, end). */
+export function pagesIn(start: number, end: number): number {
+  return (end - start) / PAGE_SIZE;
+}

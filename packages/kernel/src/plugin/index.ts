@@ -1,0 +1,5 @@
+export * from './define-plugin';
+export * from './tokens';
+export * from './kernel-options';
+export * from './kernel';
+export * from './create-kernel';

@@ -1,0 +1,331 @@
+import { container as rootContainer, type DependencyContainer } from 'tsyringe';
+import { KernelError, SyscallError } from '../uapi/errno';
+import { DeviceCore } from '../base/device-core';
+import type { MiscDevice } from '../base/misc';
+import { checkBuddyInvariants } from '../mm/buddy-check';
+import { checkMmInvariants, type ExtraRefs } from '../mm/debug-vm';
+import type { ForkCowMode } from '../mm/fork';
+import { formatBytes } from '../mm/memory-size';
+import { MM_COST_DEFAULTS, tunableValues, type MmCosts, type MmSysctl } from '../mm/mm-config';
+import { MmCore } from '../mm/mm-core';
+import { PageAllocator } from '../mm/page-alloc';
+import type { HugetlbPools } from '../mm/hugetlb-pool';
+import { registerFsSyscalls } from '../proc/fs-syscalls';
+import { registerMmSyscalls } from '../proc/mm-syscalls';
+import { PidAllocator } from '../proc/pid';
+import { Process, type ProcessHost, type SpawnOptions } from '../proc/process';
+import { SyscallTable, type SyscallHandler } from '../proc/syscall-table';
+import { Dmesg } from '../sim/dmesg';
+import { RngStreams } from '../sim/rng';
+import { EventQueueScheduler } from '../sim/scheduler';
+import { TaskRunner } from '../sim/task';
+import { DMESG, RNG_STREAMS, SCHEDULER, TASK_RUNNER, TRACEPOINTS, VMSTAT } from '../sim/tokens';
+import { Tracepoints } from '../sim/tracepoints';
+import type { IScheduler } from '../sim/types';
+import { Vmstat } from '../sim/vmstat';
+import type { Plugin, Realizable } from './define-plugin';
+import { resolveKernelOptions, type KernelOptions, type ResolvedKernelOptions } from './kernel-options';
+import { DEVICE_CORE, KERNEL, MM_CORE, PAGE_ALLOCATOR, SYSCALL_TABLE } from './tokens';
+
+/** A named invariant check contributed by a subsystem or plugin. */
+type InvariantCheck = () => string[];
+
+/**
+ * Kernel - one booted simulated machine: clock and event loop, physical memory, processes,
+ * devices and the plugins loaded into it. Made by createKernel; two kernels share nothing.
+ */
+export class Kernel implements ProcessHost {
+  readonly options: ResolvedKernelOptions;
+  /** This kernel's own DI container (a child of tsyringe's root with nothing registered there). */
+  readonly container: DependencyContainer;
+  readonly scheduler: IScheduler;
+  readonly tasks: TaskRunner;
+  readonly rng: RngStreams;
+  readonly counters: Vmstat;
+  readonly log: Dmesg;
+  readonly trace: Tracepoints;
+  readonly phys: PageAllocator;
+  readonly hugetlb: HugetlbPools;
+  readonly mmCore: MmCore;
+  readonly devices: DeviceCore;
+  readonly syscalls: SyscallTable;
+  readonly pids: PidAllocator;
+  readonly forkCow: ForkCowMode;
+  readonly cpus: number;
+  readonly sysctl: MmSysctl;
+  readonly costs: MmCosts;
+  private readonly processes = new Map<number, Process>();
+  private currentProcess: Process | null = null;
+  private readonly loaded = new Map<string, { plugin: Plugin; instance: unknown }>();
+  private readonly realized: Realizable[] = [];
+  private readonly invariantChecks: Array<[string, InvariantCheck]> = [];
+  private readonly refSources: Array<(refs: ExtraRefs) => void> = [];
+
+  /** @internal use createKernel(). */
+  constructor(opts: KernelOptions = {}) {
+    this.options = resolveKernelOptions(opts);
+    this.container = rootContainer.createChildContainer();
+    this.trace = new Tracepoints();
+    this.scheduler = opts.scheduler ?? new EventQueueScheduler();
+    this.tasks = new TaskRunner(this.scheduler, {}, this.trace);
+    this.rng = new RngStreams(this.options.seed);
+    this.counters = new Vmstat();
+    this.log = new Dmesg(this.scheduler, {}, this.trace);
+    this.cpus = this.options.cpus;
+    this.forkCow = this.options.forkCow;
+    this.sysctl = this.options.sysctl;
+    this.costs = tunableValues(MM_COST_DEFAULTS) as MmCosts;
+    this.phys = new PageAllocator(this.options.phys, this.counters);
+    this.hugetlb = this.phys.hugetlb;
+    this.mmCore = new MmCore(
+      this.phys,
+      this.hugetlb,
+      this.counters,
+      this.sysctl,
+      this.costs,
+      this.log,
+      this.trace,
+    );
+    this.mmCore.chargeHook = (ns) => {
+      if (this.currentProcess) this.currentProcess.charge(ns);
+      else this.tasks.current?.charge(ns);
+    };
+    this.devices = new DeviceCore();
+    this.syscalls = new SyscallTable();
+    this.pids = new PidAllocator();
+    registerMmSyscalls(this.syscalls);
+    registerFsSyscalls(this.syscalls, this.devices);
+    this.registerServices();
+    for (const line of this.phys.bootMessages) this.log.printk(line);
+    this.log.printk(
+      `svasim: ${this.cpus} CPUs, ${this.phys.nodes.length} node(s), ${formatBytes(this.phys.maxPfn * 4096)} RAM, forkCow=${this.forkCow}`,
+    );
+    this.addInvariantCheck('buddy', () => checkBuddyInvariants(this.phys));
+    this.addInvariantCheck('mm', () => {
+      const refs: ExtraRefs = new Map();
+      for (const src of this.refSources) src(refs);
+      return checkMmInvariants(this.mmCore, refs);
+    });
+    this.addInvariantCheck('proc', () => this.checkProcesses());
+  }
+
+  private registerServices(): void {
+    const c = this.container;
+    c.registerInstance(KERNEL, this);
+    c.registerInstance(SCHEDULER, this.scheduler);
+    c.registerInstance(TASK_RUNNER, this.tasks);
+    c.registerInstance(RNG_STREAMS, this.rng);
+    c.registerInstance(VMSTAT, this.counters);
+    c.registerInstance(DMESG, this.log);
+    c.registerInstance(TRACEPOINTS, this.trace);
+    c.registerInstance(PAGE_ALLOCATOR, this.phys);
+    c.registerInstance(MM_CORE, this.mmCore);
+    c.registerInstance(DEVICE_CORE, this.devices);
+    c.registerInstance(SYSCALL_TABLE, this.syscalls);
+  }
+
+  /** @internal load the plugins (createKernel does this once). */
+  loadPlugins(plugins: Plugin[]): void {
+    const names = new Set<string>();
+    for (const p of plugins) {
+      if (!p || typeof p.register !== 'function')
+        throw new TypeError('createKernel: plugins[] holds something that is not a plugin');
+      if (names.has(p.name)) throw new RangeError(`createKernel: plugin '${p.name}' is loaded twice`);
+      names.add(p.name);
+    }
+    for (const p of plugins)
+      for (const r of p.requires ?? [])
+        if (!names.has(r))
+          throw new RangeError(`createKernel: plugin '${p.name}' requires '${r}', which is not loaded`);
+    for (const p of plugins) {
+      const instance = p.register({ container: this.container, kernel: this });
+      this.loaded.set(p.name, { plugin: p, instance });
+    }
+    for (const p of plugins) {
+      const inst = this.loaded.get(p.name)!.instance as Realizable | undefined;
+      if (!inst || typeof inst.realize !== 'function') {
+        if (inst && typeof inst.unrealize === 'function') this.realized.push(inst);
+        continue;
+      }
+      const r = inst.realize();
+      if (typeof r === 'number' && r < 0) {
+        this.shutdown();
+        throw new KernelError(r, `plugin '${p.name}' failed to realize`);
+      }
+      this.realized.push(inst);
+    }
+  }
+
+  /** shutdown - unrealize every plugin instance in reverse order (devices go away). */
+  shutdown(): void {
+    while (this.realized.length) this.realized.pop()!.unrealize?.();
+  }
+
+  // ---- time ----
+
+  /** now - simulated time in ns. */
+  now(): number {
+    return this.scheduler.now();
+  }
+
+  /** runFor - advance simulated time by `ns`, running events and tasks; rejects if a task failed. */
+  runFor(ns: number): Promise<void> {
+    return this.tasks.runFor(ns);
+  }
+
+  /** runUntilIdle - run until nothing is scheduled (bounded by `maxNs` if given). */
+  runUntilIdle(maxNs?: number): Promise<void> {
+    return this.tasks.runUntilIdle(maxNs);
+  }
+
+  // ---- processes ----
+
+  /** spawn - a new process with an empty address space. Released by its exit(). */
+  spawn(opts: SpawnOptions = {}): Process {
+    return Process.create(this, opts);
+  }
+
+  /** Live processes by pid. */
+  processList(): Process[] {
+    return [...this.processes.values()];
+  }
+
+  /** @internal ProcessHost */
+  setCurrent(p: Process | null): Process | null {
+    const prev = this.currentProcess;
+    this.currentProcess = p;
+    return prev;
+  }
+
+  /** @internal ProcessHost */
+  adopt(p: Process): void {
+    this.processes.set(p.pid, p);
+  }
+
+  /** @internal ProcessHost */
+  reap(p: Process): void {
+    this.processes.delete(p.pid);
+  }
+
+  /** The process whose work is being charged right now, if any (the C `current`). */
+  get current(): Process | null {
+    return this.currentProcess;
+  }
+
+  // ---- observability ----
+
+  /** vmstat - every counter by name (/proc/vmstat). */
+  vmstat(): Record<string, number> {
+    return this.counters.snapshot();
+  }
+
+  /** dmesg - the kernel log, oldest first. */
+  dmesg(): string[] {
+    return this.log.lines();
+  }
+
+  /**
+   * checkInvariants - run every invariant check (buddy free lists, page tables against page
+   * frames, reverse maps, accounting, leaks, and whatever plugins added). Empty when all hold.
+   */
+  checkInvariants(): string[] {
+    const out: string[] = [];
+    for (const [name, check] of this.invariantChecks) for (const v of check()) out.push(`${name}: ${v}`);
+    return out;
+  }
+
+  /** addInvariantCheck - a subsystem or plugin adds its own checks to checkInvariants(). */
+  addInvariantCheck(name: string, check: InvariantCheck): void {
+    this.invariantChecks.push([name, check]);
+  }
+
+  /**
+   * addRefSource - a subsystem that holds page references other than mappings (GUP pins, device
+   * mappings) reports them so the refcount check balances: `fn` adds pfn -> count to the map.
+   */
+  addRefSource(fn: (refs: ExtraRefs) => void): void {
+    this.refSources.push(fn);
+  }
+
+  private checkProcesses(): string[] {
+    const out: string[] = [];
+    const liveMms = new Set<unknown>();
+    for (const p of this.processes.values()) {
+      if (!p.mm.alive) out.push(`pid ${p.pid} is running with a dead mm`);
+      liveMms.add(p.mm);
+    }
+    for (const mm of this.mmCore.mms) if (!liveMms.has(mm)) out.push(`mm ${mm.id} outlived its process`);
+    return out;
+  }
+
+  // ---- plugins, sysfs, syscalls ----
+
+  /** plugin - the instance plugin `name` registered (throws if it is not loaded). */
+  plugin<T>(name: string): T {
+    const e = this.loaded.get(name);
+    if (!e)
+      throw new RangeError(
+        `plugin '${name}' is not loaded (loaded: ${[...this.loaded.keys()].join(', ') || 'none'})`,
+      );
+    return e.instance as T;
+  }
+
+  /** Names of the loaded plugins, in load order. */
+  pluginNames(): string[] {
+    return [...this.loaded.keys()];
+  }
+
+  /** readSysfs - read a /sys attribute; throws SyscallError (syscall 'read') on -errno. */
+  readSysfs(path: string): string {
+    const r = this.devices.readSysfs(path);
+    if (typeof r === 'number') throw new SyscallError(r, 'read', path);
+    return r;
+  }
+
+  /** writeSysfs - write a /sys attribute; throws SyscallError (syscall 'write') on -errno. */
+  writeSysfs(path: string, value: string | number): void {
+    const r = this.devices.writeSysfs(path, String(value));
+    if (r < 0) throw new SyscallError(r, 'write', path);
+  }
+
+  /** registerSyscall - add a system call processes reach with syscall(name, ...). 0 or -EEXIST/-EINVAL. */
+  registerSyscall(name: string, handler: SyscallHandler): number {
+    return this.syscalls.register(name, handler);
+  }
+
+  /** miscRegister - register a misc device (/dev/<name>). 0 or -errno. Released by miscDeregister. */
+  miscRegister(misc: MiscDevice): number {
+    return this.devices.miscRegister(misc);
+  }
+
+  /** miscDeregister - remove a misc device. */
+  miscDeregister(misc: MiscDevice): number {
+    return this.devices.miscDeregister(misc);
+  }
+
+  /** bootSummary - a human-readable description of the booted machine. */
+  bootSummary(): string {
+    const lines: string[] = [];
+    lines.push(`svasim kernel: ${this.cpus} CPUs, seed ${this.options.seed}, forkCow ${this.forkCow}`);
+    for (const z of this.phys.zoneInfo()) {
+      if (z.spannedPages === 0) continue;
+      lines.push(
+        `  node ${z.nid} ${z.zone.padEnd(7)} ${formatBytes(z.spannedPages * 4096).padStart(9)} spanned, ` +
+          `${formatBytes(z.freePages * 4096).padStart(9)} free` +
+          (z.freeCmaPages ? ` (CMA ${formatBytes(z.freeCmaPages * 4096)})` : '') +
+          `, watermarks min/low/high ${z.watermarkMin}/${z.watermarkLow}/${z.watermarkHigh} pages`,
+      );
+    }
+    for (const size of ['2MiB', '1GiB'] as const) {
+      const s = this.hugetlb.stats(size);
+      if (s.nr) lines.push(`  hugetlb ${size}: ${s.nr} pages, ${s.free} free`);
+    }
+    lines.push(
+      `  sysctl: ${Object.entries(this.sysctl)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ')}`,
+    );
+    lines.push(`  plugins: ${this.pluginNames().join(', ') || 'none'}`);
+    return lines.join('\n');
+  }
+}
