@@ -130,6 +130,8 @@ export function checkMmInvariants(core: MmCore, extraRefs: ExtraRefs = new Map()
       report(
         `pfn ${pfn} (${pageFlagNames(flags & 0x7ffffff)}): refcount ${ref} but ${expected} references accounted`,
       );
+    // PageAnonExclusive means one mm maps it: a second mapping would let a write skip COW.
+    if (flags & PG_anon_exclusive && maps > 1) report(`pfn ${pfn}: anon-exclusive but mapped ${maps} times`);
     const shouldLock = maps > 0 && mappedInLockedVma(core, pfn);
     if (!!(flags & PG_mlocked) !== shouldLock)
       report(`pfn ${pfn}: PG_mlocked=${!!(flags & PG_mlocked)} but mapped in a locked VMA=${shouldLock}`);

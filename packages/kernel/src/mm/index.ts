@@ -35,3 +35,8 @@ export * from './pagemap';
 export * from './debug-vm';
 export * from './shmem';
 export * from './anon-vma';
+export * from './pageblock';
+export * from './free-area';
+export * from './zone';
+export * from './alloc-flags';
+export * from './buddy-check';

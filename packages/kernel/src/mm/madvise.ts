@@ -99,7 +99,7 @@ function newVmFlags(vma: VmAreaStruct, advice: number): number {
  * Returns 0, or -EINVAL (unaligned start, wrap-around, unknown advice, an advice the VMA refuses:
  * DONTFORK/DOFORK on VM_IO, WIPEONFORK on shared memory, DONTNEED on locked, PFN-mapped or
  * hugetlb ranges), -ENOMEM (part of the range unmapped; mapped parts are still advised, as in
- * the kernel), -EFAULT/-ENOMEM from POPULATE.
+ * the kernel). The first VMA that refuses stops the walk; VMAs before it keep the advice., -EFAULT/-ENOMEM from POPULATE.
  */
 export function doMadvise(mm: MmStruct, start: number, len: number, advice: number): number {
   if (!isUserNumber(start) || !isUserNumber(len) || !Number.isInteger(advice)) return -ERRNO.EINVAL;
@@ -110,43 +110,38 @@ export function doMadvise(mm: MmStruct, start: number, len: number, advice: numb
   if (end < start || end > TASK_SIZE + PAGE_SIZE) return -ERRNO.EINVAL;
   if (end === start) return 0;
 
+  // madvise_walk_vmas: VMA by VMA; holes are skipped and reported as ENOMEM at the end, the
+  // first VMA that refuses the advice stops the walk (earlier VMAs keep it).
   let unmapped = false;
-  const ranges: Array<[number, number]> = [];
   let cursor = start;
-  for (let vma = mm.findVma(start); vma && vma.start < end; vma = mm.findVma(vma.end)) {
+  while (cursor < end) {
+    const vma = mm.findVma(cursor);
+    if (!vma || vma.start >= end) {
+      unmapped = true;
+      break;
+    }
     if (vma.start > cursor) unmapped = true;
-    ranges.push([Math.max(start, vma.start), Math.min(end, vma.end)]);
-    cursor = vma.end;
-  }
-  if (cursor < end) unmapped = true;
-
-  for (const [s, e] of ranges) {
-    const r = adviseRange(mm, s, e, advice);
+    const s = Math.max(cursor, vma.start);
+    const e = Math.min(end, vma.end);
+    const r = adviseVma(mm, vma, s, e, advice);
     if (r < 0) return r;
+    cursor = e;
   }
   return unmapped ? -ERRNO.ENOMEM : 0;
 }
 
-function adviseRange(mm: MmStruct, start: number, end: number, advice: number): number {
+function adviseVma(mm: MmStruct, vma: VmAreaStruct, start: number, end: number, advice: number): number {
   switch (advice) {
     case MADV_DONTNEED:
-    case MADV_FREE: {
-      for (let vma = mm.findVma(start); vma && vma.start < end; vma = mm.findVma(vma.end)) {
-        if (vma.flags & (VM_LOCKED | VM_PFNMAP | VM_HUGETLB)) return -ERRNO.EINVAL;
-      }
-      for (let vma = mm.findVma(start); vma && vma.start < end; vma = mm.findVma(vma.end)) {
-        zapPageRange(vma, Math.max(start, vma.start), Math.min(end, vma.end));
-      }
+    case MADV_FREE:
+      if (vma.flags & (VM_LOCKED | VM_PFNMAP | VM_HUGETLB)) return -ERRNO.EINVAL;
+      zapPageRange(vma, start, end);
       return 0;
-    }
     case MADV_POPULATE_READ:
-    case MADV_POPULATE_WRITE: {
-      for (let vma = mm.findVma(start); vma && vma.start < end; vma = mm.findVma(vma.end)) {
-        if (vma.flags & (VM_IO | VM_PFNMAP)) return -ERRNO.EINVAL;
-        if (advice === MADV_POPULATE_WRITE && !(vma.flags & VM_WRITE)) return -ERRNO.EINVAL;
-      }
+    case MADV_POPULATE_WRITE:
+      if (vma.flags & (VM_IO | VM_PFNMAP)) return -ERRNO.EINVAL;
+      if (advice === MADV_POPULATE_WRITE && !(vma.flags & VM_WRITE)) return -ERRNO.EINVAL;
       return populateVmaPageRange(mm, start, end);
-    }
     case MADV_DONTFORK:
     case MADV_DOFORK:
     case MADV_WIPEONFORK:
@@ -155,13 +150,12 @@ function adviseRange(mm: MmStruct, start: number, end: number, advice: number): 
     case MADV_NOHUGEPAGE:
     case MADV_DONTDUMP:
     case MADV_DODUMP: {
-      for (let vma = mm.findVma(start); vma && vma.start < end; vma = mm.findVma(vma.end)) {
-        const nf = newVmFlags(vma, advice);
-        if (nf < 0) return nf;
-      }
-      const vmas = isolateRange(mm, start, end);
-      if (typeof vmas === 'number') return vmas;
-      for (const vma of vmas) vma.flags = newVmFlags(vma, advice);
+      const nf = newVmFlags(vma, advice);
+      if (nf < 0) return nf;
+      if (nf === vma.flags) return 0;
+      const parts = isolateRange(mm, start, end);
+      if (typeof parts === 'number') return parts;
+      for (const part of parts) part.flags = newVmFlags(part, advice);
       return 0;
     }
     default:

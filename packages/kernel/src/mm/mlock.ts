@@ -34,20 +34,35 @@ function mlockFixup(vma: VmAreaStruct, newFlags: number): void {
   });
 }
 
-/** Validate a range and check that it is fully mapped (apply_vma_lock_flags). */
-function lockRange(mm: MmStruct, start: number, len: number): { start: number; end: number } | number {
+/** Validate and page-align a range (mlock rounds the start down and the length up). */
+function lockRange(start: number, len: number): { start: number; end: number } | number {
   if (!isUserNumber(start) || !isUserNumber(len)) return -ERRNO.EINVAL;
   len = pageAlign(len + (start % PAGE_SIZE));
   start -= start % PAGE_SIZE;
   const end = start + len;
   if (end < start || end > TASK_SIZE + PAGE_SIZE) return -ERRNO.EINVAL;
-  if (end === start) return { start, end };
-  let cursor = start;
-  for (let vma = mm.findVma(start); cursor < end; vma = mm.findVma(cursor)) {
-    if (!vma || vma.start > cursor) return -ERRNO.ENOMEM;
-    cursor = vma.end;
-  }
   return { start, end };
+}
+
+/**
+ * applyVmaLockFlags - set the lock bits of every VMA in [start, end) from `start` on
+ * (apply_vma_lock_flags). The first hole stops it with -ENOMEM; VMAs before the hole keep the
+ * change, as in the kernel.
+ */
+function applyVmaLockFlags(mm: MmStruct, start: number, end: number, bits: number): number {
+  let vma = mm.findVma(start);
+  if (!vma || vma.start > start) return -ERRNO.ENOMEM;
+  let cursor = start;
+  while (vma && vma.start < end) {
+    if (vma.start > cursor) return -ERRNO.ENOMEM;
+    const stop = Math.min(end, vma.end);
+    const parts = isolateRange(mm, cursor, stop);
+    if (typeof parts === 'number') return parts;
+    for (const part of parts) mlockFixup(part, (part.flags & ~VM_LOCKED_MASK) | bits);
+    cursor = stop;
+    vma = mm.findVma(cursor);
+  }
+  return cursor < end ? -ERRNO.ENOMEM : 0;
 }
 
 /** Pages in [start, end) already in VM_LOCKED VMAs (count_mm_mlocked_page_nr). */
@@ -63,12 +78,12 @@ function countMlockedPages(mm: MmStruct, start: number, end: number): number {
 /**
  * doMlock - mlock()/mlock2(): lock [start, start + len) and fault it in (unless `onFault`).
  * Returns 0, or -EPERM (!can_do_mlock), -ENOMEM (over RLIMIT_MEMLOCK without CAP_IPC_LOCK, or
- * part of the range unmapped), -EINVAL (wrap-around), -EAGAIN (memory could not be faulted in).
+ * part of the range unmapped: VMAs before the hole stay locked, unpopulated), -EINVAL (wrap-around), -EAGAIN (memory could not be faulted in).
  * Released by doMunlock, munmap or exit.
  */
 export function doMlock(mm: MmStruct, caller: MmCaller, start: number, len: number, onFault = false): number {
   if (!callerCanDoMlock(caller)) return -ERRNO.EPERM;
-  const r = lockRange(mm, start, len);
+  const r = lockRange(start, len);
   if (typeof r === 'number') return r;
   if (r.end === r.start) return 0;
   const limit = Math.floor(caller.memlockLimit / PAGE_SIZE);
@@ -77,10 +92,8 @@ export function doMlock(mm: MmStruct, caller: MmCaller, start: number, len: numb
     locked -= countMlockedPages(mm, r.start, r.end);
     if (locked > limit) return -ERRNO.ENOMEM;
   }
-  const vmas = isolateRange(mm, r.start, r.end);
-  if (typeof vmas === 'number') return vmas;
-  const add = VM_LOCKED | (onFault ? VM_LOCKONFAULT : 0);
-  for (const vma of vmas) mlockFixup(vma, (vma.flags & ~VM_LOCKED_MASK) | add);
+  const applied = applyVmaLockFlags(mm, r.start, r.end, VM_LOCKED | (onFault ? VM_LOCKONFAULT : 0));
+  if (applied < 0) return applied;
   if (onFault) return 0;
   const err = populateVmaPageRange(mm, r.start, r.end);
   // __mlock_posix_error_return: EFAULT becomes ENOMEM, ENOMEM becomes EAGAIN.
@@ -94,13 +107,10 @@ export function doMlock(mm: MmStruct, caller: MmCaller, start: number, len: numb
  * -ENOMEM (part of the range unmapped). Needs no privilege.
  */
 export function doMunlock(mm: MmStruct, start: number, len: number): number {
-  const r = lockRange(mm, start, len);
+  const r = lockRange(start, len);
   if (typeof r === 'number') return r;
   if (r.end === r.start) return 0;
-  const vmas = isolateRange(mm, r.start, r.end);
-  if (typeof vmas === 'number') return vmas;
-  for (const vma of vmas) mlockFixup(vma, vma.flags & ~VM_LOCKED_MASK);
-  return 0;
+  return applyVmaLockFlags(mm, r.start, r.end, 0);
 }
 
 /**

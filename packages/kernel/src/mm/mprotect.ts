@@ -7,6 +7,7 @@ import { mmuNotifierInvalidateRangeEnd, mmuNotifierInvalidateRangeStart } from '
 import { MMU_NOTIFY_PROTECTION_VMA } from './notifier-hooks';
 import { PTE_NUMA, PTE_PRESENT, PTE_PROTNONE, PTE_WRITE } from './pte';
 import { isolateRange } from './vma-ops';
+import type { VmAreaStruct } from './vma';
 import { VM_ACCESS_FLAGS, VM_EXEC, VM_LOCKED, VM_READ, VM_SHARED, VM_WRITE } from './vm-flags';
 
 const PROT_GROWSDOWN = 0x01000000;
@@ -35,6 +36,19 @@ export function changeProtection(mm: MmStruct, start: number, end: number, vmFla
   mmuNotifierInvalidateRangeEnd(range);
 }
 
+/** mprotectFixup - give one VMA its new flags and bring its entries in line (mprotect_fixup). */
+function mprotectFixup(vma: VmAreaStruct, newFlags: number): void {
+  const oldFlags = vma.flags;
+  if (newFlags === oldFlags) return;
+  vma.flags = newFlags;
+  changeProtection(vma.mm, vma.start, vma.end, newFlags);
+  // A locked private mapping that became writable is populated for write (mprotect_fixup),
+  // so its pages stay resident and COW does not happen later.
+  if (newFlags & VM_LOCKED && newFlags & VM_WRITE && !(oldFlags & VM_WRITE) && !(newFlags & VM_SHARED)) {
+    populateVmaPageRange(vma.mm, vma.start, vma.end);
+  }
+}
+
 /**
  * doMprotect - change the protection of [start, start + len) (do_mprotect_pkey).
  * Returns 0, or -EINVAL (unknown prot bits, unaligned start), -ENOMEM (wrap-around, or a part
@@ -51,28 +65,23 @@ export function doMprotect(mm: MmStruct, start: number, len: number, prot: numbe
   len = pageAlign(len);
   const end = start + len;
   if (end <= start || end > TASK_SIZE + PAGE_SIZE) return -ERRNO.ENOMEM;
-  // Check the whole range before changing anything: holes give ENOMEM, forbidden bits EACCES.
+  // Like the kernel's loop: VMA by VMA from `start`; a hole (ENOMEM) or a VMA that may not get
+  // this protection (EACCES) stops it there, and the VMAs before it keep their new protection.
   const want = calcVmProtBits(prot);
+  let vma = mm.findVma(start);
+  if (!vma || vma.start > start) return -ERRNO.ENOMEM;
   let cursor = start;
-  for (let vma = mm.findVma(start); cursor < end; vma = mm.findVma(cursor)) {
-    if (!vma || vma.start > cursor) return -ERRNO.ENOMEM;
+  while (vma && vma.start < end) {
+    if (vma.start > cursor) return -ERRNO.ENOMEM;
     const newFlags = (vma.flags & ~(VM_READ | VM_WRITE | VM_EXEC)) | want;
     if (newFlags & ~(vma.flags >>> 4) & (VM_READ | VM_WRITE | VM_EXEC)) return -ERRNO.EACCES;
-    cursor = vma.end;
+    const stop = Math.min(end, vma.end);
+    const parts = isolateRange(mm, cursor, stop);
+    if (typeof parts === 'number') return parts;
+    for (const part of parts) mprotectFixup(part, newFlags);
+    cursor = stop;
+    vma = mm.findVma(cursor);
   }
-  const vmas = isolateRange(mm, start, end);
-  if (typeof vmas === 'number') return vmas;
-  for (const vma of vmas) {
-    const oldFlags = vma.flags;
-    const newFlags = (oldFlags & ~(VM_READ | VM_WRITE | VM_EXEC)) | want;
-    if (newFlags === oldFlags) continue;
-    vma.flags = newFlags;
-    changeProtection(mm, vma.start, vma.end, newFlags);
-    // A locked private mapping that became writable is populated for write (mprotect_fixup),
-    // so its pages stay resident and COW does not happen later.
-    if (newFlags & VM_LOCKED && newFlags & VM_WRITE && !(oldFlags & VM_WRITE) && !(newFlags & VM_SHARED)) {
-      populateVmaPageRange(mm, vma.start, vma.end);
-    }
-  }
+  if (cursor < end) return -ERRNO.ENOMEM;
   return 0;
 }

@@ -1,0 +1,2 @@
+export * from './mm-model';
+export * from './mm-commands';
