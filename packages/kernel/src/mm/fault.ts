@@ -285,8 +285,8 @@ function hugetlbFault(core: MmCore, vma: VmAreaStruct, address: number, flags: n
   const hnr = base / size;
   const pgt = mm.pgtable;
   const write = (flags & FAULT_FLAG_WRITE) !== 0;
-  let t = pgt.walk(base, false, level);
-  let hi = t && pgt.level === level ? t[pgt.slot + 1] : 0;
+  const t = pgt.walk(base, false, level);
+  const hi = t && pgt.level === level ? t[pgt.slot + 1] : 0;
   const f = core.frames;
   if (hi === 0) {
     let head: number;
@@ -307,7 +307,7 @@ function hugetlbFault(core: MmCore, vma: VmAreaStruct, address: number, flags: n
       folioAddNewAnonRmap(core, vma, head, base);
     }
     const writable = vma.flags & VM_WRITE && (vma.flags & VM_SHARED || write) ? PTE_WRITE | PTE_DIRTY : 0;
-    t = pgt.walk(base, true, level);
+    pgt.walk(base, true, level);
     pgt.set(pgt.tableId, pgt.slot, head, PTE_PRESENT | PTE_USER | PTE_YOUNG | PTE_HUGE | writable);
     core.charge(core.costs.hugetlbFault);
     return 0;

@@ -57,7 +57,7 @@ function size(v: Size | undefined, what: string): number {
   try {
     return parseMemorySize(v);
   } catch (e) {
-    throw new RangeError(`createKernel: ${what}: ${(e as Error).message}`);
+    throw new RangeError(`createKernel: ${what}: ${(e as Error).message}`, { cause: e });
   }
 }
 
