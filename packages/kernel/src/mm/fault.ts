@@ -43,12 +43,9 @@ export interface FaultHooks {
   anonHuge?(vma: VmAreaStruct, address: number, flags: number): number;
 }
 
-/** The installed hooks, per MmCore. */
-const hooksOf = new WeakMap<MmCore, FaultHooks>();
-
 /** setFaultHooks - install the page-motion subsystems' fault handlers for one kernel. */
 export function setFaultHooks(core: MmCore, hooks: FaultHooks): void {
-  hooksOf.set(core, { ...hooksOf.get(core), ...hooks });
+  core.faultHooks = { ...core.faultHooks, ...hooks };
 }
 
 /**
@@ -78,16 +75,18 @@ export function handleMmFault(vma: VmAreaStruct, address: number, flags: number)
 
 function handlePteFault(core: MmCore, vma: VmAreaStruct, address: number, flags: number): number {
   const pt = vma.mm.pgtable;
-  const t = pt.walk(address, false);
+  // Walk once, creating the tables a new entry needs: the common first-touch fault then fills
+  // the slot this walk found (the kernel's __handle_mm_fault allocates the levels up front too).
+  const t = pt.walk(address, true);
   const hi = t ? t[pt.slot + 1] : 0;
   if (hi === 0) {
     if (vma.shmem) return sharedFault(core, vma, address, flags);
-    const hook = hooksOf.get(core)?.anonHuge;
+    const hook = core.faultHooks.anonHuge;
     if (hook) {
       const r = hook(vma, address, flags);
       if (r >= 0) return r;
     }
-    return doAnonymousPage(core, vma, address, flags);
+    return doAnonymousPage(core, vma, address, flags, pt.tableId, pt.slot);
   }
   const tableId = pt.tableId;
   const slot = pt.slot;
@@ -95,12 +94,12 @@ function handlePteFault(core: MmCore, vma: VmAreaStruct, address: number, flags:
   if (!(hi & PTE_PRESENT)) {
     const r =
       hi & PTE_NONPRESENT_MASK
-        ? (hooksOf.get(core)?.nonPresent?.(vma, address, flags, tableId, slot) ?? -1)
+        ? (core.faultHooks.nonPresent?.(vma, address, flags, tableId, slot) ?? -1)
         : -1;
     return r >= 0 ? r : VM_FAULT_SIGBUS;
   }
   if (hi & PTE_PROTNONE) {
-    const r = hooksOf.get(core)?.numaHint?.(vma, address, flags, tableId, slot) ?? -1;
+    const r = core.faultHooks.numaHint?.(vma, address, flags, tableId, slot) ?? -1;
     if (r >= 0) return r;
     // Nobody owns the hint: make the entry accessible again.
     pt.set(tableId, slot, t![slot], hi & ~PTE_PROTNONE);
@@ -115,13 +114,19 @@ function handlePteFault(core: MmCore, vma: VmAreaStruct, address: number, flags:
 }
 
 /** do_anonymous_page: zero page for reads, a fresh zeroed page for writes. */
-function doAnonymousPage(core: MmCore, vma: VmAreaStruct, address: number, flags: number): number {
+function doAnonymousPage(
+  core: MmCore,
+  vma: VmAreaStruct,
+  address: number,
+  flags: number,
+  tableId: number,
+  slot: number,
+): number {
   const mm = vma.mm;
   const pt = mm.pgtable;
   const va = address - (address % PAGE_SIZE);
   if (!(flags & FAULT_FLAG_WRITE)) {
-    pt.walk(va, true);
-    pt.set(pt.tableId, pt.slot, core.alloc.zeroPfn, PTE_PRESENT | PTE_USER | PTE_SPECIAL | PTE_YOUNG);
+    pt.set(tableId, slot, core.alloc.zeroPfn, PTE_PRESENT | PTE_USER | PTE_SPECIAL | PTE_YOUNG);
     core.vmstat.inc(VM.zero_page_fault);
     core.charge(core.costs.minorFaultZeroPage);
     return 0;
@@ -133,8 +138,7 @@ function doAnonymousPage(core: MmCore, vma: VmAreaStruct, address: number, flags
   core.vmstat.inc(VM.nr_anon_pages);
   if (vma.flags & VM_LOCKED) mlockFolio(core, pfn);
   const writable = vma.flags & VM_WRITE ? PTE_WRITE | PTE_DIRTY : 0;
-  pt.walk(va, true);
-  pt.set(pt.tableId, pt.slot, pfn, PTE_PRESENT | PTE_USER | PTE_YOUNG | writable);
+  pt.set(tableId, slot, pfn, PTE_PRESENT | PTE_USER | PTE_YOUNG | writable);
   core.charge(core.costs.minorFaultAnon);
   return 0;
 }
@@ -313,7 +317,7 @@ function hugetlbFault(core: MmCore, vma: VmAreaStruct, address: number, flags: n
     return 0;
   }
   if (!(hi & PTE_PRESENT)) {
-    const r = hooksOf.get(core)?.nonPresent?.(vma, address, flags, pgt.tableId, pgt.slot) ?? -1;
+    const r = core.faultHooks.nonPresent?.(vma, address, flags, pgt.tableId, pgt.slot) ?? -1;
     return r >= 0 ? r : VM_FAULT_SIGBUS;
   }
   const tableId = pgt.tableId;

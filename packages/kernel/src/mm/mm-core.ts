@@ -7,6 +7,8 @@ import type { PageFrames } from './page-frames';
 import type { HugepageSize, PfnPlacement, NodeLayout } from './phys-types';
 import { ShmemRegistry } from './shmem';
 import type { MmStruct } from './mm-struct';
+import type { FaultHooks } from './fault';
+import type { ZapHooks } from './zap';
 
 /** The part of the page allocator the virtual-memory layer uses. */
 export interface PhysAllocator {
@@ -71,6 +73,11 @@ export class MmCore {
   charge(ns: number): void {
     if (this.chargeHook) this.chargeHook(ns);
   }
+
+  /** Fault handlers installed by the subsystems above mm (setFaultHooks). */
+  faultHooks: FaultHooks = {};
+  /** Handlers for non-present entries met by zap and fork (setZapHooks). */
+  zapHooks: ZapHooks = {};
 
   /** A fresh mm id. */
   allocMmId(): number {

@@ -26,13 +26,11 @@ export interface ZapHooks {
 
 /** zapHooks - the installed hooks of one kernel (empty when none). */
 export function zapHooks(core: MmCore): ZapHooks {
-  return zapHooksOf.get(core) ?? {};
+  return core.zapHooks;
 }
-const zapHooksOf = new WeakMap<MmCore, ZapHooks>();
-
 /** setZapHooks - install the handlers for non-present entries for one kernel. */
 export function setZapHooks(core: MmCore, hooks: ZapHooks): void {
-  zapHooksOf.set(core, { ...zapHooksOf.get(core), ...hooks });
+  core.zapHooks = { ...core.zapHooks, ...hooks };
 }
 
 /**
@@ -54,7 +52,7 @@ export function zapPageRange(vma: VmAreaStruct, start: number, end: number, even
     entries++;
     pt.set(tableId, slot, 0, 0);
     if (!(hi & PTE_PRESENT)) {
-      zapHooksOf.get(core)?.zapNonPresent?.(mm, va, lo, hi, level);
+      core.zapHooks.zapNonPresent?.(mm, va, lo, hi, level);
       return;
     }
     if (hi & PTE_SPECIAL) return;
