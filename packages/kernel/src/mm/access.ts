@@ -8,6 +8,7 @@ import {
   VM_FAULT_SIGSEGV,
 } from './fault-flags';
 import { handleMmFault } from './fault';
+import { IOMEM_BASE_PFN } from './io-mem';
 import type { MmStruct } from './mm-struct';
 import { LEVEL_SIZE } from './page-table';
 import { PTE_DIRTY, PTE_PRESENT, PTE_PROTNONE, PTE_WRITE, PTE_YOUNG } from './pte';
@@ -88,7 +89,12 @@ export function accessUserMemory(
       pfn = followPte(mm, va, write);
     }
     if (buf) {
-      if (write) data.write(pfn, pageOff, buf, bufOffset + copied, chunk);
+      if (pfn >= IOMEM_BASE_PFN) {
+        // MMIO: the device sees the load or store (a doorbell), nothing is stored in RAM.
+        const view = buf.subarray(bufOffset + copied, bufOffset + copied + chunk);
+        if (write) mm.core.iomem.write(pfn, pageOff, view);
+        else mm.core.iomem.read(pfn, pageOff, view);
+      } else if (write) data.write(pfn, pageOff, buf, bufOffset + copied, chunk);
       else data.read(pfn, pageOff, chunk, buf, bufOffset + copied);
     }
     copied += chunk;

@@ -8,6 +8,7 @@ import {
   PG_mlocked,
   PG_reserved,
   PG_shmem,
+  PG_slab,
   PG_tail,
   pageFlagNames,
 } from './page-flags';
@@ -75,6 +76,10 @@ export function checkMmInvariants(core: MmCore, extraRefs: ExtraRefs = new Map()
           return;
         }
         const flags = f.flags[pfn];
+        if (pfn >= core.frames.count) {
+          report(`mm ${mm.id}: ${hex(va)} maps pfn ${pfn} beyond RAM without a special entry`);
+          return;
+        }
         if (flags & (PG_buddy | PG_tail) || (flags & PG_reserved && !(flags & PG_hugetlb))) {
           report(
             `mm ${mm.id}: ${hex(va)} maps pfn ${pfn} which is ${pageFlagNames(flags) || 'not a folio head'}`,
@@ -121,12 +126,14 @@ export function checkMmInvariants(core: MmCore, extraRefs: ExtraRefs = new Map()
     const ref = f.refcount[pfn];
     if (ref === 0) continue;
     if (flags & PG_reserved) continue; // the kernel's own pages and the zero page
+    // Kernel allocations (slab, DMA-coherent rings) hold references of their own.
+    const kernelOwned = (flags & PG_slab) !== 0;
     const maps = mapped.get(pfn) ?? 0;
     if (f.mapcount[pfn] !== maps) report(`pfn ${pfn}: mapcount ${f.mapcount[pfn]} but mapped ${maps} times`);
     const expected = maps + (cacheRefs.get(pfn) ?? 0) + (extraRefs.get(pfn) ?? 0);
     if (flags & PG_hugetlb && maps === 0 && expected === 0 && ref === 1 && !(flags & (PG_anon | PG_shmem)))
       continue;
-    if (ref !== expected)
+    if (!kernelOwned && ref !== expected)
       report(
         `pfn ${pfn} (${pageFlagNames(flags & 0x7ffffff)}): refcount ${ref} but ${expected} references accounted`,
       );

@@ -64,7 +64,10 @@ export function dupMmap(parent: MmStruct, forkCow: ForkCowMode): MmStruct | numb
         obj.vmas.add(dst);
       }
     }
-    if (dst.file) (dst.file as MmapFile).get();
+    if (dst.file) {
+      (dst.file as MmapFile).get();
+      (dst.file as MmapFile).mapping?.vmas.add(dst);
+    }
     child.insertVma(dst);
     child.totalVm += (dst.end - dst.start) / PAGE_SIZE;
     dst.vmOps?.open?.(dst);

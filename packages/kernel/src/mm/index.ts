@@ -40,3 +40,6 @@ export * from './free-area';
 export * from './zone';
 export * from './alloc-flags';
 export * from './buddy-check';
+export * from './io-mem';
+export * from './address-space';
+export * from './device-map';

@@ -6,6 +6,7 @@ import type { PageData } from './page-data';
 import type { PageFrames } from './page-frames';
 import type { HugepageSize, PfnPlacement, NodeLayout } from './phys-types';
 import { ShmemRegistry } from './shmem';
+import { IoMemory } from './io-mem';
 import type { MmStruct } from './mm-struct';
 import type { FaultHooks } from './fault';
 import type { ZapHooks } from './zap';
@@ -45,6 +46,8 @@ export class MmCore {
   readonly data: PageData;
   readonly anonVmas = new AnonVmaRegistry();
   readonly shmem: ShmemRegistry;
+  /** Device MMIO ranges that user space can map. */
+  readonly iomem = new IoMemory();
   /** Every live address space. */
   readonly mms = new Set<MmStruct>();
   private nextMmId = 1;

@@ -1,3 +1,4 @@
+import type { AddressSpace } from './address-space';
 import type { VmAreaStruct } from './vma';
 
 /**
@@ -11,6 +12,8 @@ export interface MmapFile {
   readonly writable: boolean;
   /** The driver's mmap: set up `vma` (flags, vmOps, pfns); 0 or -errno. */
   mmap(vma: VmAreaStruct): number;
+  /** The file's address_space: VMAs mapping it are tracked there (for unmapMappingRange). */
+  readonly mapping?: AddressSpace;
   /** The VMA takes a reference on the file (get_file); released by put. */
   get(): void;
   put(): void;

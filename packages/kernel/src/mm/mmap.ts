@@ -49,6 +49,7 @@ import {
   VM_WRITE,
 } from './vm-flags';
 import { unmapRange } from './vma-ops';
+import { zapPageRange } from './zap';
 
 const HUGE_SIZES: Record<number, number> = { 21: 2 ** 21, 30: 2 ** 30 };
 /** Flags MAP_SHARED_VALIDATE accepts (LEGACY_MAP_MASK plus MAP_SYNC checks are the driver's). */
@@ -214,9 +215,11 @@ export function doMmap(mm: MmStruct, caller: MmCaller, args: MmapArgs): number {
     file.get();
     const r = file.mmap(vma);
     if (r < 0) {
+      zapPageRange(vma, vma.start, vma.end);
       file.put();
       return r;
     }
+    file.mapping?.vmas.add(vma);
   }
   mm.insertVma(vma);
   mm.invalidateCache();

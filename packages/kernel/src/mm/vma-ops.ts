@@ -30,7 +30,10 @@ export function splitVma(vma: VmAreaStruct, addr: number): VmAreaStruct | number
       obj.vmas.add(tail);
     }
   }
-  if (tail.file) (tail.file as MmapFile).get();
+  if (tail.file) {
+    (tail.file as MmapFile).get();
+    (tail.file as MmapFile).mapping?.vmas.add(tail);
+  }
   vma.end = addr;
   mm.insertVma(tail);
   mm.invalidateCache();
@@ -87,7 +90,10 @@ export function removeVma(vma: VmAreaStruct): void {
       core.shmem.put(obj);
     }
   }
-  if (vma.file) (vma.file as MmapFile).put();
+  if (vma.file) {
+    (vma.file as MmapFile).mapping?.vmas.delete(vma);
+    (vma.file as MmapFile).put();
+  }
   core.anonVmas.unlink(vma);
   mm.removeVma(vma);
 }

@@ -5,6 +5,7 @@ import { doMadvise } from '../mm/madvise';
 import { doMlock, doMlockall, doMunlock, doMunlockall } from '../mm/mlock';
 import { doMmap, doMunmap } from '../mm/mmap';
 import type { MmapFile } from '../mm/mmap-file';
+import { AddressSpace } from '../mm/address-space';
 import { doMprotect } from '../mm/mprotect';
 import { MLOCK_ONFAULT } from '../uapi/mman';
 import type { Current } from './current';
@@ -31,7 +32,10 @@ export function registerMmSyscalls(table: SyscallTable): void {
     if (!(f & MAP_ANONYMOUS)) {
       const fl = typeof fd === 'number' ? p.files.get(fd) : undefined;
       if (!fl) return -ERRNO.EBADF;
+      // The file's address_space, so its driver can zap every mapping (unmapMappingRange).
+      if (!(fl.fMapping instanceof AddressSpace)) fl.fMapping = new AddressSpace();
       file = {
+        mapping: fl.fMapping as AddressSpace,
         readable: (fl.fMode & FMODE_READ) !== 0,
         writable: (fl.fMode & FMODE_WRITE) !== 0,
         mmap: (vma) => vfsMmap(fl, vma, p),
