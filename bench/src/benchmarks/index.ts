@@ -1,0 +1,5 @@
+import type { Benchmark } from '../benchmark';
+import { eventsBenchmark } from './events';
+
+/** BENCHMARKS - every benchmark module, in run order: add a module with one line. */
+export const BENCHMARKS: readonly Benchmark[] = [eventsBenchmark];
