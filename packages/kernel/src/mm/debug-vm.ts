@@ -5,6 +5,7 @@ import {
   PG_anon_exclusive,
   PG_buddy,
   PG_hugetlb,
+  PG_isolated,
   PG_mlocked,
   PG_reserved,
   PG_shmem,
@@ -13,7 +14,7 @@ import {
   pageFlagNames,
 } from './page-flags';
 import { LEVEL_PTE } from './page-table';
-import { PTE_PRESENT, PTE_SPECIAL, PTE_WRITE } from './pte';
+import { PTE_MIGRATION, PTE_PRESENT, PTE_SPECIAL, PTE_WRITE } from './pte';
 import { mappedInLockedVma } from './rmap';
 import { VM_HUGETLB, VM_LOCKED, VM_SHARED, VM_WRITE } from './vm-flags';
 
@@ -69,7 +70,15 @@ export function checkMmInvariants(core: MmCore, extraRefs: ExtraRefs = new Map()
         const t = mm.pgtable.table(tableId);
         const pfn = t[slot];
         const hi = t[slot + 1];
-        if (!(hi & PTE_PRESENT)) return;
+        if (!(hi & PTE_PRESENT)) {
+          // Migration entries keep their place in RSS (the kernel leaves the counters alone).
+          if (hi & PTE_MIGRATION && level === LEVEL_PTE) {
+            if (f.flags[pfn] & PG_anon) rssAnon++;
+            else if (f.flags[pfn] & PG_shmem) rssShmem++;
+            else rssFile++;
+          }
+          return;
+        }
         if (hi & PTE_SPECIAL) {
           if (pfn === core.alloc.zeroPfn && hi & PTE_WRITE)
             report(`mm ${mm.id}: zero page mapped writable at ${hex(va)}`);
@@ -130,7 +139,9 @@ export function checkMmInvariants(core: MmCore, extraRefs: ExtraRefs = new Map()
     const kernelOwned = (flags & PG_slab) !== 0;
     const maps = mapped.get(pfn) ?? 0;
     if (f.mapcount[pfn] !== maps) report(`pfn ${pfn}: mapcount ${f.mapcount[pfn]} but mapped ${maps} times`);
-    const expected = maps + (cacheRefs.get(pfn) ?? 0) + (extraRefs.get(pfn) ?? 0);
+    // An isolated folio (under migration, compaction or reclaim) holds one more reference.
+    const isolated = flags & PG_isolated ? 1 : 0;
+    const expected = maps + (cacheRefs.get(pfn) ?? 0) + (extraRefs.get(pfn) ?? 0) + isolated;
     if (flags & PG_hugetlb && maps === 0 && expected === 0 && ref === 1 && !(flags & (PG_anon | PG_shmem)))
       continue;
     if (!kernelOwned && ref !== expected)

@@ -14,9 +14,11 @@ import { MMU_NOTIFY_CLEAR } from './notifier-hooks';
 import { PG_anon, PG_anon_exclusive, PG_mlocked } from './page-flags';
 import { getPage, putPage } from './page-ref';
 import { LEVEL_PMD, LEVEL_PUD, LEVEL_PTE } from './page-table';
+import { migrationEntryWait } from './migrate';
 import {
   PTE_DIRTY,
   PTE_HUGE,
+  PTE_MIGRATION,
   PTE_NONPRESENT_MASK,
   PTE_PRESENT,
   PTE_PROTNONE,
@@ -92,6 +94,8 @@ function handlePteFault(core: MmCore, vma: VmAreaStruct, address: number, flags:
   const slot = pt.slot;
   if (pt.level !== LEVEL_PTE) return VM_FAULT_SIGBUS; // huge leaves outside hugetlb belong to THP
   if (!(hi & PTE_PRESENT)) {
+    // A folio being migrated: wait for the copy (charged to us), then the access retries.
+    if (hi & PTE_MIGRATION) return migrationEntryWait(core, t![slot], core.now()) ? 0 : VM_FAULT_SIGBUS;
     const r =
       hi & PTE_NONPRESENT_MASK
         ? (core.faultHooks.nonPresent?.(vma, address, flags, tableId, slot) ?? -1)
@@ -317,6 +321,7 @@ function hugetlbFault(core: MmCore, vma: VmAreaStruct, address: number, flags: n
     return 0;
   }
   if (!(hi & PTE_PRESENT)) {
+    if (hi & PTE_MIGRATION) return migrationEntryWait(core, t![pgt.slot], core.now()) ? 0 : VM_FAULT_SIGBUS;
     const r = core.faultHooks.nonPresent?.(vma, address, flags, pgt.tableId, pgt.slot) ?? -1;
     return r >= 0 ? r : VM_FAULT_SIGBUS;
   }

@@ -24,6 +24,7 @@ import {
 } from './vm-flags';
 import { exitMmap } from './exit-mmap';
 import { zapHooks } from './zap';
+import { completeAllMigrations } from './migrate';
 
 /** How fork treats pinned anonymous pages. */
 export type ForkCowMode = 'early' | 'legacy';
@@ -40,6 +41,8 @@ export type ForkCowMode = 'early' | 'legacy';
  */
 export function dupMmap(parent: MmStruct, forkCow: ForkCowMode): MmStruct | number {
   const core = parent.core;
+  // Copies in their migration window finish first, so no migration entry is duplicated.
+  completeAllMigrations(core);
   const child = new MmStruct(core);
   child.node = parent.node;
   child.defFlags = parent.defFlags & ~VM_LOCKED_MASK;

@@ -43,3 +43,5 @@ export * from './buddy-check';
 export * from './io-mem';
 export * from './address-space';
 export * from './device-map';
+export * from './migrate-types';
+export * from './migrate';

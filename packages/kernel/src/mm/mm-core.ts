@@ -82,6 +82,9 @@ export class MmCore {
   /** Handlers for non-present entries met by zap and fork (setZapHooks). */
   zapHooks: ZapHooks = {};
 
+  /** Simulated time (the kernel points this at its scheduler). */
+  now: () => number = () => 0;
+
   /** A fresh mm id. */
   allocMmId(): number {
     return this.nextMmId++;

@@ -6,7 +6,7 @@ import { mmuNotifierInvalidateRangeEnd, mmuNotifierInvalidateRangeStart } from '
 import { MMU_NOTIFY_UNMAP } from './notifier-hooks';
 import { PG_anon, PG_mlocked, PG_shmem } from './page-flags';
 import { putPage } from './page-ref';
-import { PTE_PRESENT, PTE_SPECIAL } from './pte';
+import { PTE_MIGRATION, PTE_PRESENT, PTE_SPECIAL } from './pte';
 import { munlockFolio, recheckMlock } from './rmap';
 import type { VmAreaStruct } from './vma';
 
@@ -52,6 +52,16 @@ export function zapPageRange(vma: VmAreaStruct, start: number, end: number, even
     entries++;
     pt.set(tableId, slot, 0, 0);
     if (!(hi & PTE_PRESENT)) {
+      if (hi & PTE_MIGRATION) {
+        // The folio is mid-migration: the entry still counts in RSS; the copy's completion
+        // finds it gone and does not restore it.
+        if (level === 3) {
+          if (f.flags[lo] & PG_anon) mm.rssAnon--;
+          else if (f.flags[lo] & PG_shmem) mm.rssShmem--;
+          else mm.rssFile--;
+        }
+        return;
+      }
       core.zapHooks.zapNonPresent?.(mm, va, lo, hi, level);
       return;
     }

@@ -86,6 +86,7 @@ export class Kernel implements ProcessHost {
       this.log,
       this.trace,
     );
+    this.mmCore.now = () => this.scheduler.now();
     this.mmCore.chargeHook = (ns) => {
       if (this.currentProcess) this.currentProcess.charge(ns);
       else this.tasks.current?.charge(ns);
