@@ -1,4 +1,4 @@
-import type { IDmesg, IVmstat } from '../sim/types';
+import type { IDmesg, IScheduler, IVmstat } from '../sim/types';
 import type { Tracepoints } from '../sim/tracepoints';
 import { AnonVmaRegistry } from './anon-vma';
 import type { MmCosts, MmSysctl } from './mm-config';
@@ -84,6 +84,11 @@ export class MmCore {
 
   /** Simulated time (the kernel points this at its scheduler). */
   now: () => number = () => 0;
+  /**
+   * The kernel's scheduler, for mm's daemons (kcompactd, kswapd, khugepaged, NUMA scanning),
+   * which run as background events (scheduleBackground) so an idle machine stays idle.
+   */
+  scheduler: IScheduler | null = null;
 
   /** A fresh mm id. */
   allocMmId(): number {

@@ -87,6 +87,7 @@ export class Kernel implements ProcessHost {
       this.trace,
     );
     this.mmCore.now = () => this.scheduler.now();
+    this.mmCore.scheduler = this.scheduler;
     this.mmCore.chargeHook = (ns) => {
       if (this.currentProcess) this.currentProcess.charge(ns);
       else this.tasks.current?.charge(ns);

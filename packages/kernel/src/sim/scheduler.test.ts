@@ -106,3 +106,26 @@ describe('EventQueueScheduler', () => {
     expect(log).toEqual(['later']);
   });
 });
+
+describe('background events', () => {
+  it('fire in order with foreground events but do not keep runUntilIdle going', async () => {
+    const { EventQueueScheduler } = await import('./scheduler');
+    const { TaskRunner } = await import('./task');
+    const s = new EventQueueScheduler();
+    const runner = new TaskRunner(s);
+    const log: string[] = [];
+    const tick = () => {
+      log.push(`bg@${s.now()}`);
+      s.background!(100, tick);
+    };
+    s.background!(100, tick);
+    s.after(250, () => log.push(`fg@${s.now()}`));
+    expect(s.pending()).toBe(1);
+    await runner.runUntilIdle();
+    expect(log).toEqual(['bg@100', 'bg@200', 'fg@250']);
+    expect(s.pending()).toBe(0);
+    await runner.runFor(200);
+    expect(log.slice(3)).toEqual(['bg@300', 'bg@400']);
+    expect(s.now()).toBe(450);
+  });
+});

@@ -15,6 +15,8 @@ import type { EventCallback, IScheduler } from './types';
 export class EventQueueScheduler implements IScheduler {
   private clock = 0;
   private readonly queue = new EventQueue();
+  /** Ids of background events not yet fired or cancelled. */
+  private readonly backgroundIds = new Set<number>();
 
   /** now - current simulated time in ns. */
   now(): number {
@@ -62,12 +64,26 @@ export class EventQueueScheduler implements IScheduler {
    * Return: true when it was pending; false when it already fired or was cancelled.
    */
   cancel(id: number): boolean {
-    return this.queue.cancel(id);
+    const ok = this.queue.cancel(id);
+    if (ok) this.backgroundIds.delete(id);
+    return ok;
   }
 
   /** pending - number of events scheduled and neither fired nor cancelled. */
   pending(): number {
-    return this.queue.size;
+    return this.queue.size - this.backgroundIds.size;
+  }
+
+  /**
+   * background - an event @delayNs from now that does not count in pending(): runUntilIdle stops
+   * when only such events remain. Costs one small object per event, so it suits periodic
+   * daemons, not hot paths.
+   */
+  background(delayNs: number, fn: EventCallback, arg?: unknown): number {
+    const rec = { fn, arg, id: 0, ids: this.backgroundIds };
+    rec.id = this.after(delayNs, fireBackground, rec);
+    this.backgroundIds.add(rec.id);
+    return rec.id;
   }
 
   /** nextEventTime - time of the earliest pending event, or Infinity when none is pending. */
@@ -109,4 +125,11 @@ export class EventQueueScheduler implements IScheduler {
     }
     if (timeNs > this.clock && timeNs !== Infinity) this.clock = Math.floor(timeNs);
   }
+}
+
+/** Trampoline of background events: forget the id, then run the callback. */
+function fireBackground(arg: unknown): void {
+  const rec = arg as { fn: EventCallback; arg: unknown; id: number; ids: Set<number> };
+  rec.ids.delete(rec.id);
+  rec.fn(rec.arg);
 }

@@ -356,12 +356,12 @@ export class TaskRunner {
   async runFor(ns: number): Promise<void> {
     if (!(ns >= 0)) throw new RangeError(`runFor(${ns}): must be >= 0`);
     const limit = this.scheduler.now() + Math.round(ns);
-    await this.loop(limit);
+    await this.loop(limit, false);
     this.scheduler.runUntil(limit);
   }
 
   /**
-   * runUntilIdle - run until no event is pending.
+   * runUntilIdle - run until no foreground event is pending (background daemons do not count).
    * @maxNs: optional guard against models that reschedule themselves forever: stop at
    *   now + @maxNs (the clock is then set to it). Without it an endless model never returns.
    *
@@ -371,7 +371,7 @@ export class TaskRunner {
   async runUntilIdle(maxNs?: number): Promise<void> {
     if (maxNs !== undefined && !(maxNs >= 0)) throw new RangeError(`runUntilIdle(${maxNs}): must be >= 0`);
     const limit = maxNs === undefined ? Infinity : this.scheduler.now() + Math.round(maxNs);
-    await this.loop(limit);
+    await this.loop(limit, true);
     if (limit !== Infinity && this.scheduler.pending() > 0) this.scheduler.runUntil(limit);
   }
 
@@ -401,7 +401,8 @@ export class TaskRunner {
     return true;
   }
 
-  private async loop(limit: number): Promise<void> {
+  /** Run events up to @limit; with @untilIdle, stop as soon as only background events remain. */
+  private async loop(limit: number, untilIdle: boolean): Promise<void> {
     if (this.looping) throw new Error('TaskRunner: a run is already in progress (runFor/runUntilIdle nest)');
     if (this.currentTask !== null) {
       throw new Error(`TaskRunner: run called from task ${this.currentTask.id} '${this.currentTask.name}'`);
@@ -412,7 +413,11 @@ export class TaskRunner {
       if (this.running > 0) await this.settle();
       this.rethrow();
       // step() is checked too: an empty queue reports Infinity, which is <= an Infinity limit.
-      while (scheduler.nextEventTime() <= limit && scheduler.step()) {
+      while (
+        (!untilIdle || scheduler.pending() > 0) &&
+        scheduler.nextEventTime() <= limit &&
+        scheduler.step()
+      ) {
         if (this.running > 0) await this.settle();
         if (this.failure !== null) this.rethrow();
       }

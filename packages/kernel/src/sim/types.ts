@@ -19,9 +19,16 @@ export interface IScheduler {
   at(timeNs: number, fn: EventCallback, arg?: unknown): number;
   /** Schedule `fn(arg)` `delayNs` after now (>= 0). Returns an event id. */
   after(delayNs: number, fn: EventCallback, arg?: unknown): number;
+  /**
+   * Schedule a background event `delayNs` after now: it fires like any other, but does not count
+   * in pending(), so runUntilIdle stops when only background events remain (periodic kernel
+   * daemons: kcompactd, kswapd, khugepaged, NUMA scanning). Optional for host schedulers:
+   * scheduleBackground falls back to after().
+   */
+  background?(delayNs: number, fn: EventCallback, arg?: unknown): number;
   /** Cancel a pending event; false when it already fired or was cancelled. */
   cancel(id: number): boolean;
-  /** Number of pending (not cancelled) events. */
+  /** Number of pending (not cancelled) foreground events (background events are not counted). */
   pending(): number;
   /** Time of the earliest pending event, or Infinity. */
   nextEventTime(): number;
@@ -88,4 +95,9 @@ export interface IDmesg {
   printkRatelimited(key: string, msg: string): boolean;
   /** Every line in order, each as "[seconds.micros] msg". */
   lines(): string[];
+}
+
+/** scheduleBackground - a background event on `s`, or a plain one if it has no background(). */
+export function scheduleBackground(s: IScheduler, delayNs: number, fn: EventCallback, arg?: unknown): number {
+  return s.background ? s.background(delayNs, fn, arg) : s.after(delayNs, fn, arg);
 }
