@@ -4,6 +4,7 @@ import {
   PG_anon,
   PG_anon_exclusive,
   PG_buddy,
+  PG_head,
   PG_hugetlb,
   PG_isolated,
   PG_mlocked,
@@ -49,6 +50,8 @@ export function checkMmInvariants(core: MmCore, extraRefs: ExtraRefs = new Map()
   };
   const f = core.frames;
   const mapped = new Map<number, number>();
+  // PTE mappings of each page of a large folio (THP), to check exclusivity page by page.
+  const subMapped = new Map<number, number>();
   for (const mm of core.mms) {
     let rssAnon = 0;
     let rssShmem = 0;
@@ -84,31 +87,42 @@ export function checkMmInvariants(core: MmCore, extraRefs: ExtraRefs = new Map()
             report(`mm ${mm.id}: zero page mapped writable at ${hex(va)}`);
           return;
         }
-        const flags = f.flags[pfn];
         if (pfn >= core.frames.count) {
           report(`mm ${mm.id}: ${hex(va)} maps pfn ${pfn} beyond RAM without a special entry`);
           return;
         }
-        if (flags & (PG_buddy | PG_tail) || (flags & PG_reserved && !(flags & PG_hugetlb))) {
+        // A PTE may map one page of a large folio (a PMD-split THP): account it to the head.
+        let head = pfn;
+        if (f.flags[pfn] & PG_tail) {
+          head = f.mapping[pfn] - 1;
+          if (level !== LEVEL_PTE || !(f.flags[head] & PG_head) || pfn - head >= f.folioNrPages(head)) {
+            report(`mm ${mm.id}: ${hex(va)} maps tail pfn ${pfn} outside a PTE-mapped folio`);
+            return;
+          }
+        }
+        const flags = f.flags[head];
+        if (flags & PG_buddy || (flags & PG_reserved && !(flags & PG_hugetlb))) {
           report(
-            `mm ${mm.id}: ${hex(va)} maps pfn ${pfn} which is ${pageFlagNames(flags) || 'not a folio head'}`,
+            `mm ${mm.id}: ${hex(va)} maps pfn ${pfn} which is ${pageFlagNames(flags & 0x7ffffff) || 'not in use'}`,
           );
           return;
         }
-        if (f.refcount[pfn] <= 0)
-          report(`mm ${mm.id}: ${hex(va)} maps pfn ${pfn} with refcount ${f.refcount[pfn]}`);
-        mapped.set(pfn, (mapped.get(pfn) ?? 0) + 1);
-        if (level === LEVEL_PTE) {
-          if (flags & PG_anon) rssAnon++;
-          else if (flags & PG_shmem) rssShmem++;
-          else rssFile++;
-        } else if (!(vma.flags & VM_HUGETLB))
-          report(`mm ${mm.id}: huge entry at ${hex(va)} outside a hugetlb VMA`);
+        if (f.refcount[head] <= 0)
+          report(`mm ${mm.id}: ${hex(va)} maps pfn ${pfn} with refcount ${f.refcount[head]}`);
+        mapped.set(head, (mapped.get(head) ?? 0) + 1);
+        if (f.getOrder(head) > 0 && !(flags & PG_hugetlb))
+          subMapped.set(pfn, (subMapped.get(pfn) ?? 0) + (level === LEVEL_PTE ? 1 : 0));
+        const pages = flags & PG_hugetlb ? 0 : level === LEVEL_PTE ? 1 : f.folioNrPages(head);
+        if (level !== LEVEL_PTE && !(vma.flags & VM_HUGETLB) && !(flags & PG_anon))
+          report(`mm ${mm.id}: huge entry at ${hex(va)} maps a non-anonymous folio outside hugetlb`);
+        if (flags & PG_anon) rssAnon += pages;
+        else if (flags & PG_shmem) rssShmem += pages;
+        else rssFile += pages;
         if (flags & PG_anon) {
-          if (f.mapping[pfn] - 1 !== vma.anonVma || !core.anonVmas.get(vma.anonVma)?.vmas.has(vma))
+          if (f.mapping[head] - 1 !== vma.anonVma || !core.anonVmas.get(vma.anonVma)?.vmas.has(vma))
             report(`mm ${mm.id}: anon pfn ${pfn} at ${hex(va)} not reachable through its anon_vma`);
-          if (f.index[pfn] * PAGE_SIZE !== va)
-            report(`mm ${mm.id}: anon pfn ${pfn} index ${f.index[pfn]} != ${hex(va)}`);
+          if ((f.index[head] + (pfn - head)) * PAGE_SIZE !== va)
+            report(`mm ${mm.id}: anon pfn ${pfn} index ${f.index[head] + (pfn - head)} != ${hex(va)}`);
           if (hi & PTE_WRITE && !(vma.flags & VM_SHARED) && !(flags & PG_anon_exclusive))
             report(`mm ${mm.id}: writable entry at ${hex(va)} maps non-exclusive anon pfn ${pfn}`);
         }
@@ -149,7 +163,16 @@ export function checkMmInvariants(core: MmCore, extraRefs: ExtraRefs = new Map()
         `pfn ${pfn} (${pageFlagNames(flags & 0x7ffffff)}): refcount ${ref} but ${expected} references accounted`,
       );
     // PageAnonExclusive means one mm maps it: a second mapping would let a write skip COW.
-    if (flags & PG_anon_exclusive && maps > 1) report(`pfn ${pfn}: anon-exclusive but mapped ${maps} times`);
+    if (flags & PG_anon_exclusive) {
+      const nr = f.folioNrPages(pfn);
+      if (nr === 1 || flags & PG_hugetlb) {
+        if (maps > 1) report(`pfn ${pfn}: anon-exclusive but mapped ${maps} times`);
+      } else {
+        for (let i = 0; i < nr; i++)
+          if ((subMapped.get(pfn + i) ?? 0) > 1)
+            report(`pfn ${pfn + i}: anon-exclusive THP page mapped ${subMapped.get(pfn + i)} times`);
+      }
+    }
     const shouldLock = maps > 0 && mappedInLockedVma(core, pfn);
     if (!!(flags & PG_mlocked) !== shouldLock)
       report(`pfn ${pfn}: PG_mlocked=${!!(flags & PG_mlocked)} but mapped in a locked VMA=${shouldLock}`);

@@ -3,6 +3,7 @@ import { VM } from '../sim/vmstat';
 import {
   FAULT_FLAG_UNSHARE,
   FAULT_FLAG_WRITE,
+  VM_FAULT_FALLBACK,
   VM_FAULT_OOM,
   VM_FAULT_SIGBUS,
   VM_FAULT_SIGSEGV,
@@ -12,9 +13,10 @@ import { hugepageSizeName, type MmCore } from './mm-core';
 import { mmuNotifierInvalidateRangeEnd, mmuNotifierInvalidateRangeStart } from './mmu-notify';
 import { MMU_NOTIFY_CLEAR } from './notifier-hooks';
 import { PG_anon, PG_anon_exclusive, PG_mlocked } from './page-flags';
-import { getPage, putPage } from './page-ref';
+import { folioHead, getPage, putPage } from './page-ref';
 import { LEVEL_PMD, LEVEL_PUD, LEVEL_PTE } from './page-table';
 import { migrationEntryWait } from './migrate';
+import { doHugePmdAnonymousPage, hugePmdFault, thpSuitable, vmaThpEnabled } from './huge-memory';
 import {
   PTE_DIRTY,
   PTE_HUGE,
@@ -77,6 +79,12 @@ export function handleMmFault(vma: VmAreaStruct, address: number, flags: number)
 
 function handlePteFault(core: MmCore, vma: VmAreaStruct, address: number, flags: number): number {
   const pt = vma.mm.pgtable;
+  // A write into an empty PMD of a THP-enabled VMA gets a whole 2 MiB page when one is free
+  // (create_huge_pmd); reads map the 4 KiB zero page (svasim has no huge zero page).
+  if (flags & FAULT_FLAG_WRITE && vmaThpEnabled(core, vma) && thpSuitable(vma, address)) {
+    const pmd = pt.walk(address, true, LEVEL_PMD)!;
+    if (pmd[pt.slot + 1] === 0 && doHugePmdAnonymousPage(vma, address, pt.tableId, pt.slot) === 0) return 0;
+  }
   // Walk once, creating the tables a new entry needs: the common first-touch fault then fills
   // the slot this walk found (the kernel's __handle_mm_fault allocates the levels up front too).
   const t = pt.walk(address, true);
@@ -92,15 +100,20 @@ function handlePteFault(core: MmCore, vma: VmAreaStruct, address: number, flags:
   }
   const tableId = pt.tableId;
   const slot = pt.slot;
-  if (pt.level !== LEVEL_PTE) return VM_FAULT_SIGBUS; // huge leaves outside hugetlb belong to THP
   if (!(hi & PTE_PRESENT)) {
     // A folio being migrated: wait for the copy (charged to us), then the access retries.
     if (hi & PTE_MIGRATION) return migrationEntryWait(core, t![slot], core.now()) ? 0 : VM_FAULT_SIGBUS;
+    if (pt.level !== LEVEL_PTE) return VM_FAULT_SIGBUS;
     const r =
       hi & PTE_NONPRESENT_MASK
         ? (core.faultHooks.nonPresent?.(vma, address, flags, tableId, slot) ?? -1)
         : -1;
     return r >= 0 ? r : VM_FAULT_SIGBUS;
+  }
+  if (pt.level !== LEVEL_PTE) {
+    // A THP mapped by a PMD: reuse, or split and retry with 4 KiB entries.
+    const r = hugePmdFault(vma, address, flags, tableId, slot);
+    return r === VM_FAULT_FALLBACK ? handlePteFault(core, vma, address, flags) : r;
   }
   if (hi & PTE_PROTNONE) {
     const r = core.faultHooks.numaHint?.(vma, address, flags, tableId, slot) ?? -1;
@@ -215,10 +228,11 @@ function doWpPage(
     mm.pgtable.set(tableId, slot, pfn, hi | PTE_WRITE | PTE_DIRTY | PTE_YOUNG);
     return 0;
   }
-  if (!(hi & PTE_SPECIAL) && f.flags[pfn] & PG_anon) {
-    const reuse = f.flags[pfn] & PG_anon_exclusive || (f.refcount[pfn] === 1 && f.mapcount[pfn] === 1);
+  const head = hi & PTE_SPECIAL ? pfn : folioHead(core, pfn);
+  if (!(hi & PTE_SPECIAL) && f.flags[head] & PG_anon) {
+    const reuse = f.flags[head] & PG_anon_exclusive || (f.refcount[head] === 1 && f.mapcount[head] === 1);
     if (reuse) {
-      f.flags[pfn] |= PG_anon_exclusive;
+      f.flags[head] |= PG_anon_exclusive;
       const w = unshareOnly || !(vma.flags & VM_WRITE) ? 0 : PTE_WRITE | PTE_DIRTY;
       mm.pgtable.set(tableId, slot, pfn, hi | w | PTE_YOUNG);
       return 0;
@@ -257,17 +271,18 @@ function wpPageCopy(
     mm.rssAnon++;
   } else {
     const f = core.frames;
-    const left = --f.mapcount[old];
-    if (f.flags[old] & PG_anon) {
-      if (left === 0) core.vmstat.dec(VM.nr_anon_pages);
+    const oldHead = folioHead(core, old);
+    const left = --f.mapcount[oldHead];
+    if (f.flags[oldHead] & PG_anon) {
+      if (left === 0) core.vmstat.dec(VM.nr_anon_pages, f.folioNrPages(oldHead));
     } else {
       mm.rssShmem--;
       mm.rssAnon++;
     }
-    const mlocked = (f.flags[old] & PG_mlocked) !== 0;
-    if (mlocked && left === 0) munlockFolio(core, old);
-    putPage(core, old);
-    if (mlocked && left > 0 && f.refcount[old] > 0) recheckMlock(core, old);
+    const mlocked = (f.flags[oldHead] & PG_mlocked) !== 0;
+    if (mlocked && left === 0) munlockFolio(core, oldHead);
+    putPage(core, oldHead);
+    if (mlocked && left > 0 && f.refcount[oldHead] > 0) recheckMlock(core, oldHead);
   }
   mmuNotifierInvalidateRangeEnd(range);
   core.vmstat.inc(VM.cow_fault);

@@ -7,9 +7,10 @@ import { MMF_HAS_PINNED, MmStruct } from './mm-struct';
 import type { MmapFile } from './mmap-file';
 import { mmuNotifierInvalidateRangeEnd, mmuNotifierInvalidateRangeStart } from './mmu-notify';
 import { MMU_NOTIFY_PROTECTION_PAGE } from './notifier-hooks';
-import { PG_anon, PG_anon_exclusive, PG_shmem } from './page-flags';
+import { PG_anon, PG_anon_exclusive, PG_hugetlb, PG_shmem, PG_tail } from './page-flags';
 import { folioMaybeDmaPinned, getPage } from './page-ref';
-import { LEVEL_PTE, LEVEL_SIZE } from './page-table';
+import { LEVEL_PMD, LEVEL_PTE, LEVEL_SIZE } from './page-table';
+import { splitHugePmd } from './huge-memory';
 import { PTE_DIRTY, PTE_PRESENT, PTE_SPECIAL, PTE_WRITE } from './pte';
 import { folioAddNewAnonRmap } from './rmap';
 import { VmAreaStruct } from './vma';
@@ -106,6 +107,17 @@ function copyPageRange(
     ? mmuNotifierInvalidateRangeStart(parent, src.start, src.end, MMU_NOTIFY_PROTECTION_PAGE)
     : null;
   const hooks = zapHooks(core);
+  // A pinned THP is not shared with the child: split its PMD so the pages are copied one by one
+  // below (copy_huge_pmd falls back to PTEs for folio_needs_cow_for_dma).
+  if (cow && forkCow === 'early' && parent.flags & MMF_HAS_PINNED) {
+    const pinnedPmds: number[] = [];
+    spt.forEachEntry(src.start, src.end, (va, tableId, slot, level) => {
+      const t = spt.table(tableId);
+      if (level === LEVEL_PMD && t[slot + 1] & PTE_PRESENT && !(f.flags[t[slot]] & PG_hugetlb))
+        if (folioMaybeDmaPinned(core, t[slot])) pinnedPmds.push(va);
+    });
+    for (const va of pinnedPmds) splitHugePmd(src, va);
+  }
   let err = 0;
   let entries = 0;
   spt.forEachEntry(src.start, src.end, (va, tableId, slot, level) => {
@@ -123,8 +135,10 @@ function copyPageRange(
       install(dpt, va, level, lo, hi);
       return;
     }
-    const head = lo;
+    const head = f.flags[lo] & PG_tail ? f.mapping[lo] - 1 : lo;
     const anon = (f.flags[head] & PG_anon) !== 0;
+    const hugetlb = (f.flags[head] & PG_hugetlb) !== 0;
+    const pages = hugetlb ? 0 : level === LEVEL_PTE ? 1 : 1 << f.getOrder(head);
     if (
       cow &&
       anon &&
@@ -133,7 +147,7 @@ function copyPageRange(
       folioMaybeDmaPinned(core, head)
     ) {
       // copy_present_page: the child gets its own copy now; the parent keeps the pinned page.
-      const copy = copyForChild(core, dst, head, va, level);
+      const copy = copyForChild(core, dst, lo, va, level);
       if (copy < 0) {
         err = copy;
         return;
@@ -153,12 +167,10 @@ function copyPageRange(
       hi &= ~PTE_WRITE;
       t[slot + 1] = hi;
     }
-    install(dpt, va, level, head, hi);
-    if (level === LEVEL_PTE) {
-      if (anon) child.rssAnon++;
-      else if (f.flags[head] & PG_shmem) child.rssShmem++;
-      else child.rssFile++;
-    }
+    install(dpt, va, level, lo, hi);
+    if (anon) child.rssAnon += pages;
+    else if (f.flags[head] & PG_shmem) child.rssShmem += pages;
+    else child.rssFile += pages;
   });
   mmuNotifierInvalidateRangeEnd(range);
   core.charge(entries * core.costs.pteCopy);

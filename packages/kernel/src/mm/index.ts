@@ -45,3 +45,5 @@ export * from './address-space';
 export * from './device-map';
 export * from './migrate-types';
 export * from './migrate';
+export * from './thp-config';
+export * from './huge-memory';

@@ -52,6 +52,8 @@ interface SavedMapping {
   mm: MmStruct;
   va: number;
   level: number;
+  /** Which page of the folio the entry mapped (0 for a PMD/PUD mapping or a small folio). */
+  sub: number;
   /** hi bits of the original entry (permissions) */
   hi: number;
 }
@@ -153,6 +155,7 @@ function unmapForMigration(core: MmCore, head: number): SavedMapping[] | null {
     targets.push([vma, va]);
     return true;
   });
+  const nr = f.flags[head] & PG_hugetlb ? 1 : f.folioNrPages(head);
   for (const [vma, va] of targets) {
     const mm = vma.mm;
     const pt = mm.pgtable;
@@ -162,16 +165,17 @@ function unmapForMigration(core: MmCore, head: number): SavedMapping[] | null {
     const size = LEVEL_SIZE[level];
     const base = Math.floor(va / size) * size;
     const hi = t[pt.slot + 1];
-    if (!(hi & PTE_PRESENT) || hi & PTE_SPECIAL || t[pt.slot] !== head) continue;
+    const pfn = t[pt.slot];
+    if (!(hi & PTE_PRESENT) || hi & PTE_SPECIAL || pfn < head || pfn >= head + nr) continue;
     const range = mmuNotifierInvalidateRangeStart(mm, base, base + size, MMU_NOTIFY_MIGRATE);
     const tableId = pt.tableId;
     const slot = pt.slot;
     let entry = PTE_MIGRATION | (level === LEVEL_PTE ? 0 : PTE_HUGE);
     if (hi & PTE_WRITE) entry |= PTE_MIGRATION_WRITE;
     if (f.flags[head] & PG_anon_exclusive) entry |= PTE_SWP_EXCLUSIVE;
-    pt.set(tableId, slot, head, entry);
+    pt.set(tableId, slot, pfn, entry);
     mmuNotifierInvalidateRangeEnd(range);
-    saved.push({ mm, va: base, level, hi });
+    saved.push({ mm, va: base, level, sub: pfn - head, hi });
     f.mapcount[head]--;
     f.refcount[head]--;
   }
@@ -188,10 +192,10 @@ function restoreMappings(core: MmCore, target: number, saved: SavedMapping[], sr
     if (!t || pt.level !== m.level) continue;
     const hi = t[pt.slot + 1];
     // The entry may have been zapped (munmap during the copy): then nothing to restore.
-    if (!(hi & PTE_MIGRATION) || t[pt.slot] !== src) continue;
+    if (!(hi & PTE_MIGRATION) || t[pt.slot] !== src + m.sub) continue;
     let nhi = PTE_PRESENT | PTE_USER | (m.hi & (PTE_YOUNG | PTE_DIRTY | PTE_HUGE | PTE_PROTNONE | PTE_NUMA));
     if (hi & PTE_MIGRATION_WRITE) nhi |= PTE_WRITE;
-    pt.set(pt.tableId, pt.slot, target, nhi);
+    pt.set(pt.tableId, pt.slot, target + m.sub, nhi);
     f.mapcount[target]++;
     f.refcount[target]++;
   }
@@ -300,7 +304,8 @@ function completeMigration(core: MmCore, p: PendingMigration): void {
  * the entry is resolved. Returns true when there was something to wait for.
  */
 export function migrationEntryWait(core: MmCore, src: number, now: number): boolean {
-  const p = pending(core).get(src);
+  const f = core.frames;
+  const p = pending(core).get(f.flags[src] & PG_tail ? f.mapping[src] - 1 : src);
   if (!p) return false;
   if (p.doneAt > now) core.charge(p.doneAt - now);
   completeMigration(core, p);

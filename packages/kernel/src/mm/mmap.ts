@@ -15,6 +15,7 @@ import {
   MAP_SHARED_VALIDATE,
   MAP_TYPE,
   PAGE_SIZE,
+  PMD_SIZE,
   PROT_EXEC,
   PROT_READ,
   PROT_WRITE,
@@ -166,8 +167,15 @@ export function doMmap(mm: MmStruct, caller: MmCaller, args: MmapArgs): number {
   if (flags & MAP_NORESERVE) vmFlags |= VM_NORESERVE;
   if (hugeSize) vmFlags |= VM_HUGETLB;
 
-  // get_unmapped_area
-  const align = hugeSize || PAGE_SIZE;
+  // get_unmapped_area. Anonymous private mappings whose length is a multiple of the PMD size are
+  // PMD-aligned when THP is enabled, so they can get huge pages (thp_get_unmapped_area, 6.7+).
+  const thpAlign =
+    !file &&
+    !hugeSize &&
+    type === MAP_PRIVATE &&
+    len % PMD_SIZE === 0 &&
+    core.sysctl.transparent_hugepage !== 'never';
+  const align = hugeSize || (thpAlign ? PMD_SIZE : PAGE_SIZE);
   if (flags & MAP_FIXED) {
     if (addr % align) return -ERRNO.EINVAL;
     if (addr + len > TASK_SIZE || addr < 0) return -ERRNO.ENOMEM;

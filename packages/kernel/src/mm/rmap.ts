@@ -8,6 +8,7 @@ import {
   PG_mlocked,
   PG_shmem,
   PG_swapbacked,
+  PG_hugetlb,
   PG_tail,
   PG_unevictable,
 } from './page-flags';
@@ -31,9 +32,10 @@ export function folioAddNewAnonRmap(core: MmCore, vma: VmAreaStruct, head: numbe
 }
 
 /**
- * rmapWalk - call `fn(vma, va)` for every VMA that maps the folio headed by `head` at `va`
- * (rmap_walk over the anon_vma group or the shmem object's i_mmap). `fn` returning false stops
- * the walk. Only entries that still point at this folio are reported.
+ * rmapWalk - call `fn(vma, va)` for every entry that maps the folio headed by `head`
+ * (rmap_walk over the anon_vma group or the shmem object's i_mmap): once per PMD or PUD mapping
+ * (at its aligned address), once per PTE mapping of each of its pages. `fn` returning false
+ * stops the walk. Present and migration entries that point into this folio are reported.
  */
 export function rmapWalk(core: MmCore, head: number, fn: (vma: VmAreaStruct, va: number) => boolean): void {
   const f = core.frames;
@@ -55,19 +57,41 @@ export function rmapWalk(core: MmCore, head: number, fn: (vma: VmAreaStruct, va:
     vmas = obj.vmas;
     vaOf = (vma) => vma.start + (index - vma.pgoff) * PAGE_SIZE;
   } else return;
+  // A large anonymous folio (THP) may be PMD-mapped, or PTE-mapped page by page after a split.
+  const nr = flags & PG_hugetlb ? 1 : 1 << f.getOrder(head);
   for (const vma of [...vmas]) {
-    const va = vaOf(vma);
-    if (va < vma.start || va >= vma.end) continue;
+    const base = vaOf(vma);
     const pt = vma.mm.pgtable;
-    const t = pt.walk(va, false);
-    if (!t) continue;
-    const hi = t[pt.slot + 1];
-    if (!(hi & (PTE_PRESENT | PTE_NONPRESENT_MASK)) || hi & PTE_SPECIAL) continue;
-    // A huge leaf maps the head at its aligned address; a PTE maps exactly this pfn.
-    const base = Math.floor(va / LEVEL_SIZE[pt.level]) * LEVEL_SIZE[pt.level];
-    const pfn = t[pt.slot] + (va - base) / PAGE_SIZE;
-    if (pfn !== head) continue;
-    if (!fn(vma, va)) return;
+    if (nr === 1) {
+      if (base < vma.start || base >= vma.end) continue;
+      const t = pt.walk(base, false);
+      if (!t) continue;
+      const hi = t[pt.slot + 1];
+      if (!(hi & (PTE_PRESENT | PTE_NONPRESENT_MASK)) || hi & PTE_SPECIAL) continue;
+      // A huge leaf maps the head at its aligned address; a PTE maps exactly this pfn.
+      const lbase = Math.floor(base / LEVEL_SIZE[pt.level]) * LEVEL_SIZE[pt.level];
+      if (t[pt.slot] + (base - lbase) / PAGE_SIZE !== head) continue;
+      if (!fn(vma, base)) return;
+      continue;
+    }
+    for (let i = 0; i < nr; i++) {
+      const va = base + i * PAGE_SIZE;
+      if (va < vma.start || va >= vma.end) continue;
+      const t = pt.walk(va, false);
+      if (!t) {
+        // No table here: skip the rest of this PTE table's span.
+        continue;
+      }
+      const hi = t[pt.slot + 1];
+      if (!(hi & (PTE_PRESENT | PTE_NONPRESENT_MASK)) || hi & PTE_SPECIAL) continue;
+      if (pt.level !== 3) {
+        // PMD-mapped: one mapping for the whole folio.
+        if (t[pt.slot] === head && i === 0 && !fn(vma, va)) return;
+        break;
+      }
+      if (t[pt.slot] !== head + i) continue;
+      if (!fn(vma, va)) return;
+    }
   }
 }
 

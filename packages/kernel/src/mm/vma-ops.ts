@@ -4,7 +4,8 @@ import type { MmStruct } from './mm-struct';
 import { VmAreaStruct } from './vma';
 import { VM_HUGETLB, VM_LOCKED } from './vm-flags';
 import { pagesIn, zapPageRange } from './zap';
-import { PAGE_SIZE } from '../uapi/mman';
+import { PAGE_SIZE, PMD_SIZE } from '../uapi/mman';
+import { splitHugePmd } from './huge-memory';
 
 /**
  * splitVma - cut `vma` at `addr` (strictly inside it): `vma` keeps [start, addr) and a new VMA
@@ -13,6 +14,8 @@ import { PAGE_SIZE } from '../uapi/mman';
  */
 export function splitVma(vma: VmAreaStruct, addr: number): VmAreaStruct | number {
   if (vma.flags & VM_HUGETLB && addr % vma.hugeSize !== 0) return -ERRNO.EINVAL;
+  // A VMA boundary inside a THP's PMD splits the PMD (vma_adjust_trans_huge).
+  if (!(vma.flags & VM_HUGETLB) && addr % PMD_SIZE !== 0) splitHugePmd(vma, addr);
   const mm = vma.mm;
   const core = mm.core;
   const tail = new VmAreaStruct(mm, addr, vma.end, vma.flags, vma.pgoff + (addr - vma.start) / PAGE_SIZE);

@@ -4,11 +4,12 @@ import { hugepageSizeName, type MmCore } from './mm-core';
 import type { MmStruct } from './mm-struct';
 import { mmuNotifierInvalidateRangeEnd, mmuNotifierInvalidateRangeStart } from './mmu-notify';
 import { MMU_NOTIFY_UNMAP } from './notifier-hooks';
-import { PG_anon, PG_mlocked, PG_shmem } from './page-flags';
+import { PG_anon, PG_hugetlb, PG_mlocked, PG_shmem, PG_tail } from './page-flags';
 import { putPage } from './page-ref';
 import { PTE_MIGRATION, PTE_PRESENT, PTE_SPECIAL } from './pte';
 import { munlockFolio, recheckMlock } from './rmap';
 import type { VmAreaStruct } from './vma';
+import { splitHugePmdRange } from './huge-memory';
 
 /**
  * ZapHooks - let subsystems above mm release what a non-present entry holds (a swap slot, a
@@ -43,6 +44,8 @@ export function zapPageRange(vma: VmAreaStruct, start: number, end: number, even
   const core = mm.core;
   const pt = mm.pgtable;
   const f = core.frames;
+  // A partial zap of a THP splits its PMD first, so only the pages in range go.
+  splitHugePmdRange(vma, start, end);
   const range = mmuNotifierInvalidateRangeStart(mm, start, end, event);
   let entries = 0;
   pt.forEachEntry(start, end, (va, tableId, slot, level) => {
@@ -66,16 +69,16 @@ export function zapPageRange(vma: VmAreaStruct, start: number, end: number, even
       return;
     }
     if (hi & PTE_SPECIAL) return;
-    const head = lo;
+    const head = f.flags[lo] & PG_tail ? f.mapping[lo] - 1 : lo;
     const mapcount = --f.mapcount[head];
+    const hugetlb = (f.flags[head] & PG_hugetlb) !== 0;
+    // RSS counts every 4 KiB page a PTE or a THP PMD maps; hugetlb is accounted elsewhere.
+    const pages = hugetlb ? 0 : level === 3 ? 1 : 1 << f.getOrder(head);
     if (f.flags[head] & PG_anon) {
-      if (level === 3) {
-        mm.rssAnon--;
-        if (mapcount === 0) core.vmstat.dec(VM.nr_anon_pages);
-      }
-    } else if (f.flags[head] & PG_shmem) {
-      if (level === 3) mm.rssShmem--;
-    } else mm.rssFile--;
+      mm.rssAnon -= pages;
+      if (mapcount === 0 && !hugetlb) core.vmstat.dec(VM.nr_anon_pages, f.folioNrPages(head));
+    } else if (f.flags[head] & PG_shmem) mm.rssShmem -= pages;
+    else mm.rssFile -= pages;
     const mlocked = (f.flags[head] & PG_mlocked) !== 0;
     if (mlocked && mapcount === 0) munlockFolio(core, head);
     putPage(core, head);
