@@ -47,3 +47,4 @@ export * from './migrate-types';
 export * from './migrate';
 export * from './thp-config';
 export * from './huge-memory';
+export * from './khugepaged';
