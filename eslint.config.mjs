@@ -24,6 +24,12 @@ export default defineConfig([
     },
   },
   {
+    // Plain Node scripts (CommonJS).
+    files: ['**/*.js'],
+    languageOptions: { sourceType: 'commonjs' },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
     files: ['packages/kernel/src/**/*.ts', 'plugins/*/src/**/*.ts'],
     ignores: ['**/*.test.ts'],
     rules: {

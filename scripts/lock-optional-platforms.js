@@ -15,7 +15,10 @@ const pkgs = lock.packages;
 
 /** Platform constraints from a binding's name, e.g. linux-arm64-musl, win32-x64-msvc, darwin-arm64. */
 function platformOf(name) {
-  const m = /-(android|darwin|freebsd|linux|openharmony|win32|wasm32)-?([a-z0-9]+)?(?:-(gnu|gnueabihf|musl|musleabihf|msvc|eabi))?$/.exec(name);
+  const m =
+    /-(android|darwin|freebsd|linux|openharmony|win32|wasm32)-?([a-z0-9]+)?(?:-(gnu|gnueabihf|musl|musleabihf|msvc|eabi))?$/.exec(
+      name,
+    );
   if (!m) return null;
   const [, os, arch, abi] = m;
   if (os === 'wasm32') return { cpu: ['wasm32'] };
@@ -39,7 +42,8 @@ for (const [key, entry] of Object.entries(pkgs)) {
   }
 }
 const sorted = {};
-for (const k of Object.keys(pkgs).sort((a, b) => (a === '' ? -1 : b === '' ? 1 : a.localeCompare(b)))) sorted[k] = pkgs[k];
+for (const k of Object.keys(pkgs).sort((a, b) => (a === '' ? -1 : b === '' ? 1 : a.localeCompare(b))))
+  sorted[k] = pkgs[k];
 lock.packages = sorted;
 fs.writeFileSync(lockPath, JSON.stringify(lock, null, 2) + '\n');
 process.stdout.write(`lock-optional-platforms: added ${added} optional platform entries\n`);

@@ -9,7 +9,7 @@ import { mmuNotifierInvalidateRangeEnd, mmuNotifierInvalidateRangeStart } from '
 import { MMU_NOTIFY_CLEAR } from './notifier-hooks';
 import { PG_anon, PG_isolated, PG_mlocked, PG_tail } from './page-flags';
 import { putPage } from './page-ref';
-import { LEVEL_PMD, LEVEL_PTE } from './page-table';
+import { LEVEL_PMD } from './page-table';
 import { PTE_DIRTY, PTE_HUGE, PTE_PRESENT, PTE_SPECIAL, PTE_USER, PTE_WRITE, PTE_YOUNG } from './pte';
 import { folioAddNewAnonRmap, mlockFolio, munlockFolio, recheckMlock } from './rmap';
 import type { VmAreaStruct } from './vma';

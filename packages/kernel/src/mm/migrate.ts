@@ -368,7 +368,6 @@ export function migratePages(
   const moved: Array<[number, number]> = [];
   const counts = { pages: 0 };
   const retries = mode === MIGRATE_ASYNC ? 1 : NR_MAX_MIGRATE_PAGES_RETRY;
-  let failed: number[];
   let nomem = false;
   for (let pass = 0; pass < retries && todo.length; pass++) {
     const again: number[] = [];
@@ -387,7 +386,7 @@ export function migratePages(
     todo = again;
     if (nomem) break;
   }
-  failed = todo;
+  const failed = todo;
   // Folios that were never tried because memory ran out count as failed too.
   const succeededPages = counts.pages;
   let failedPages = 0;
