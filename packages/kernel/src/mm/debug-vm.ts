@@ -15,8 +15,9 @@ import {
   pageFlagNames,
 } from './page-flags';
 import { LEVEL_PTE } from './page-table';
-import { PTE_MIGRATION, PTE_PRESENT, PTE_SPECIAL, PTE_WRITE } from './pte';
-import { mappedInLockedVma } from './rmap';
+import { PTE_MIGRATION, PTE_PRESENT, PTE_SPECIAL, PTE_SWAP, PTE_WRITE } from './pte';
+import { mappedInLockedVma, mlockableInLockedVma } from './rmap';
+import { swapInfoOf } from './swap';
 import { VM_HUGETLB, VM_LOCKED, VM_SHARED, VM_WRITE } from './vm-flags';
 
 /**
@@ -38,7 +39,10 @@ const MAX_REPORTS = 50;
  *  - reverse mapping: an anonymous page's group contains the mapping VMA and its index is the
  *    address; a writable entry of a private mapping maps an exclusive page;
  *  - PG_mlocked is set exactly when a VM_LOCKED VMA maps the folio;
- *  - per-mm counters: rss, total_vm and locked_vm agree with the VMAs and entries;
+ *  - per-mm counters: rss, swap entries (MM_SWAPENTS), total_vm and locked_vm agree with the
+ *    VMAs and entries;
+ *  - swap: every allocated slot is referred to by exactly its count of swap entries, no entry
+ *    refers to a free slot, and free slots hold no bytes (with no swap area, no swap entry);
  *  - no in-use page is left that nothing maps or references (a leak), apart from the kernel's
  *    own reservations and hugetlb pool pages.
  * Returns human-readable violations (empty when all hold).
@@ -52,10 +56,13 @@ export function checkMmInvariants(core: MmCore, extraRefs: ExtraRefs = new Map()
   const mapped = new Map<number, number>();
   // PTE mappings of each page of a large folio (THP), to check exclusivity page by page.
   const subMapped = new Map<number, number>();
+  // Swap entries per slot, over every mm (MM_SWAPENTS and the swap map are checked against them).
+  const swapRefs = new Map<number, number>();
   for (const mm of core.mms) {
     let rssAnon = 0;
     let rssShmem = 0;
     let rssFile = 0;
+    let swapEnts = 0;
     let totalVm = 0;
     let lockedVm = 0;
     let prevEnd = 0;
@@ -74,6 +81,13 @@ export function checkMmInvariants(core: MmCore, extraRefs: ExtraRefs = new Map()
         const pfn = t[slot];
         const hi = t[slot + 1];
         if (!(hi & PTE_PRESENT)) {
+          // Swap entries count in MM_SWAPENTS; each holds one reference to its slot.
+          if (hi & PTE_SWAP) {
+            if (level !== LEVEL_PTE) report(`mm ${mm.id}: swap entry above PTE level at ${hex(va)}`);
+            swapEnts++;
+            swapRefs.set(pfn, (swapRefs.get(pfn) ?? 0) + 1);
+            return;
+          }
           // Migration entries keep their place in RSS (the kernel leaves the counters alone).
           if (hi & PTE_MIGRATION && level === LEVEL_PTE) {
             if (f.flags[pfn] & PG_anon) rssAnon++;
@@ -134,10 +148,15 @@ export function checkMmInvariants(core: MmCore, extraRefs: ExtraRefs = new Map()
     if (rssShmem !== mm.rssShmem)
       report(`mm ${mm.id}: rssShmem ${mm.rssShmem} but ${rssShmem} shmem entries`);
     if (rssFile !== mm.rssFile) report(`mm ${mm.id}: rssFile ${mm.rssFile} but ${rssFile} file entries`);
+    if (swapEnts !== mm.swapEnts) report(`mm ${mm.id}: swapEnts ${mm.swapEnts} but ${swapEnts} swap entries`);
     if (totalVm !== mm.totalVm) report(`mm ${mm.id}: total_vm ${mm.totalVm} but VMAs span ${totalVm} pages`);
     if (lockedVm !== mm.lockedVm)
       report(`mm ${mm.id}: locked_vm ${mm.lockedVm} but locked VMAs span ${lockedVm} pages`);
   }
+  // Every allocated swap slot is referred to by exactly its count of swap entries.
+  const si = swapInfoOf(core);
+  if (si) for (const v of si.checkInvariants(swapRefs)) report(v);
+  else if (swapRefs.size > 0) report(`${swapRefs.size} swap slots referred to without a swap area`);
   // shmem page cache references
   const cacheRefs = new Map<number, number>();
   for (const obj of core.shmem.all())
@@ -173,9 +192,13 @@ export function checkMmInvariants(core: MmCore, extraRefs: ExtraRefs = new Map()
             report(`pfn ${pfn + i}: anon-exclusive THP page mapped ${subMapped.get(pfn + i)} times`);
       }
     }
-    const shouldLock = maps > 0 && mappedInLockedVma(core, pfn);
-    if (!!(flags & PG_mlocked) !== shouldLock)
-      report(`pfn ${pfn}: PG_mlocked=${!!(flags & PG_mlocked)} but mapped in a locked VMA=${shouldLock}`);
+    // mlocked exactly when a locked VMA maps it; a large folio only partly inside the locked
+    // VMA may be either (the kernel mlocks it lazily, from reclaim's rmap walk).
+    const locked = (flags & PG_mlocked) !== 0;
+    const mayLock = maps > 0 && mappedInLockedVma(core, pfn);
+    const mustLock = mayLock && mlockableInLockedVma(core, pfn);
+    if (locked ? !mayLock : mustLock)
+      report(`pfn ${pfn}: PG_mlocked=${locked} but mapped in a locked VMA=${mayLock}`);
   }
   return out;
 }

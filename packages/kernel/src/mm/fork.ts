@@ -12,7 +12,7 @@ import { folioMaybeDmaPinned, getPage } from './page-ref';
 import { LEVEL_PMD, LEVEL_PTE, LEVEL_SIZE } from './page-table';
 import { splitHugePmd } from './huge-memory';
 import { PTE_DIRTY, PTE_PRESENT, PTE_SPECIAL, PTE_WRITE } from './pte';
-import { folioAddNewAnonRmap } from './rmap';
+import { folioAddNewAnonRmap, rmapWalk } from './rmap';
 import { VmAreaStruct } from './vma';
 import {
   VM_DONTCOPY,
@@ -49,6 +49,7 @@ export function dupMmap(parent: MmStruct, forkCow: ForkCowMode): MmStruct | numb
   child.defFlags = parent.defFlags & ~VM_LOCKED_MASK;
   parent.writeProtectSeq++; // odd while copying: GUP-fast backs out
   let failed = false;
+  const unshared = new Set<number>();
   for (const src of parent.vmas) {
     if (src.flags & VM_DONTCOPY) continue;
     const dst = new VmAreaStruct(child, src.start, src.end, src.flags & ~VM_LOCKED_MASK, src.pgoff);
@@ -78,11 +79,12 @@ export function dupMmap(parent: MmStruct, forkCow: ForkCowMode): MmStruct | numb
     if (src.flags & VM_WIPEONFORK) continue;
     const needsCopy = src.flags & (VM_PFNMAP | VM_MIXEDMAP) || src.anonVma !== 0;
     if (!needsCopy) continue; // shared memory is faulted in again by the child
-    if (copyPageRange(parent, child, src, dst, forkCow) < 0) {
+    if (copyPageRange(parent, child, src, dst, forkCow, unshared) < 0) {
       failed = true;
       break;
     }
   }
+  for (const head of unshared) wrprotectParentEntries(parent, head);
   parent.writeProtectSeq++;
   if (failed) {
     exitMmap(child);
@@ -97,6 +99,7 @@ function copyPageRange(
   src: VmAreaStruct,
   dst: VmAreaStruct,
   forkCow: ForkCowMode,
+  unshared: Set<number>,
 ): number {
   const core = parent.core;
   const f = core.frames;
@@ -163,6 +166,10 @@ function copyPageRange(
     getPage(core, head);
     f.mapcount[head]++;
     if (cow) {
+      // Exclusivity is tracked per folio: a PTE-mapped THP shared only in part must have its
+      // other entries in the parent write-protected too (done after the copy).
+      if (anon && f.flags[head] & PG_anon_exclusive && level === LEVEL_PTE && f.getOrder(head) > 0)
+        unshared.add(head);
       if (anon) f.flags[head] &= ~PG_anon_exclusive;
       hi &= ~PTE_WRITE;
       t[slot + 1] = hi;
@@ -200,4 +207,18 @@ function copyForChild(
   folioAddNewAnonRmap(core, dst, copy, va);
   core.charge(nr * (PAGE_SIZE / core.costs.memcpyBytesPerNs));
   return copy;
+}
+
+/** Write-protect the parent's entries of a folio that is no longer exclusive. */
+function wrprotectParentEntries(parent: MmStruct, head: number): void {
+  rmapWalk(parent.core, head, (vma, va) => {
+    if (vma.mm !== parent) return true;
+    const pt = parent.pgtable;
+    const t = pt.walk(va, false);
+    if (!t || !(t[pt.slot + 1] & PTE_WRITE)) return true;
+    const range = mmuNotifierInvalidateRangeStart(parent, va, va + PAGE_SIZE, MMU_NOTIFY_PROTECTION_PAGE);
+    t[pt.slot + 1] &= ~PTE_WRITE;
+    mmuNotifierInvalidateRangeEnd(range);
+    return true;
+  });
 }

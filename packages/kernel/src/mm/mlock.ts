@@ -1,11 +1,13 @@
 import { ERRNO } from '../uapi/errno';
-import { MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT, PAGE_SIZE, TASK_SIZE } from '../uapi/mman';
+import { MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT, PAGE_SIZE } from '../uapi/mman';
 import { populateVmaPageRange } from './access';
 import { callerCanDoMlock, type MmCaller } from './mm-caller';
 import { isUserNumber, pageAlign } from './mmap';
 import type { MmStruct } from './mm-struct';
 import { PTE_PRESENT, PTE_SPECIAL } from './pte';
 import { mlockFolio, recheckMlock } from './rmap';
+import { folioHead } from './page-ref';
+import { PG_hugetlb } from './page-flags';
 import type { VmAreaStruct } from './vma';
 import { VM_HUGETLB, VM_LOCKED, VM_LOCKED_MASK, VM_LOCKONFAULT, VM_SPECIAL } from './vm-flags';
 import { isolateRange } from './vma-ops';
@@ -25,12 +27,21 @@ function mlockFixup(vma: VmAreaStruct, newFlags: number): void {
   vma.flags = newFlags;
   const pt = mm.pgtable;
   const lock = (newFlags & VM_LOCKED) !== 0;
-  pt.forEachEntry(vma.start, vma.end, (_va, tableId, slot) => {
+  const f = core.frames;
+  pt.forEachEntry(vma.start, vma.end, (va, tableId, slot) => {
     const t = pt.table(tableId);
     const hi = t[slot + 1];
     if (!(hi & PTE_PRESENT) || hi & PTE_SPECIAL) return;
-    if (lock) mlockFolio(core, t[slot]);
-    else recheckMlock(core, t[slot]);
+    const head = folioHead(core, t[slot]);
+    if (lock) {
+      // allow_mlock_munlock: a large folio only partly inside the locked VMA is not mlocked.
+      const nr = f.folioNrPages(head);
+      if (nr > 1 && !(f.flags[head] & PG_hugetlb)) {
+        const first = va - (t[slot] - head) * PAGE_SIZE;
+        if (first < vma.start || first + nr * PAGE_SIZE > vma.end) return;
+      }
+      mlockFolio(core, head);
+    } else recheckMlock(core, head);
   });
 }
 
@@ -40,7 +51,8 @@ function lockRange(start: number, len: number): { start: number; end: number } |
   len = pageAlign(len + (start % PAGE_SIZE));
   start -= start % PAGE_SIZE;
   const end = start + len;
-  if (end < start || end > TASK_SIZE + PAGE_SIZE) return -ERRNO.EINVAL;
+  // Only a wrap-around is EINVAL; a range past the last VMA is a hole (ENOMEM), as in the kernel.
+  if (end < start) return -ERRNO.EINVAL;
   return { start, end };
 }
 

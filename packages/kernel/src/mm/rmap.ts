@@ -105,6 +105,27 @@ export function mappedInLockedVma(core: MmCore, head: number): boolean {
   return locked;
 }
 
+/**
+ * mlockableInLockedVma - should the folio be mlocked: is it mapped by a VM_LOCKED VMA that
+ * contains the whole folio (allow_mlock_munlock refuses large folios only partly inside)?
+ */
+export function mlockableInLockedVma(core: MmCore, head: number): boolean {
+  const nr = core.frames.folioNrPages(head);
+  let ok = false;
+  rmapWalk(core, head, (vma, va) => {
+    if (!(vma.flags & VM_LOCKED)) return true;
+    if (nr === 1 || core.frames.flags[head] & PG_hugetlb) ok = true;
+    else {
+      const pt = vma.mm.pgtable;
+      const t = pt.walk(va, false);
+      const first = t && pt.level === 3 ? va - (t[pt.slot] - head) * PAGE_SIZE : va;
+      ok = first >= vma.start && first + nr * PAGE_SIZE <= vma.end;
+    }
+    return !ok;
+  });
+  return ok;
+}
+
 /** mlockFolio - mark a folio mlocked and unevictable (mlock_folio). */
 export function mlockFolio(core: MmCore, head: number): void {
   const f = core.frames;

@@ -337,6 +337,8 @@ class ReadCmd implements Cmd {
 
 const pick = fc.nat({ max: 1_000_000 });
 const npages = fc.integer({ min: 1, max: 6 });
+/** Mostly small mappings; now and then a 2 MiB one, which gets a transparent huge page. */
+const mmapPages = fc.oneof({ weight: 12, arbitrary: npages }, { weight: 1, arbitrary: fc.constant(512) });
 const prot = fc.constantFrom(PROT_READ | PROT_WRITE, PROT_READ | PROT_WRITE, PROT_READ, PROT_NONE);
 
 /**
@@ -349,8 +351,8 @@ const prot = fc.constantFrom(PROT_READ | PROT_WRITE, PROT_READ | PROT_WRITE, PRO
 export function mmCommands(): Array<fc.Arbitrary<Cmd>> {
   return [
     fc
-      .tuple(pick, npages, fc.boolean(), prot, fc.boolean(), fc.option(pick, { freq: 5 }))
-      .map(([p, n, s, pr, pop, fx]) => new MmapCmd(p, n, s, pr, pop, fx)),
+      .tuple(pick, mmapPages, fc.boolean(), prot, fc.boolean(), fc.option(pick, { freq: 5 }))
+      .map(([p, n, s, pr, pop, fx]) => new MmapCmd(p, n, s && n < 512, pr, pop, n < 512 ? fx : null)),
     fc.tuple(pick, pick, npages).map(([p, pg, n]) => new MunmapCmd(p, pg, n)),
     fc.tuple(pick, pick, npages, prot).map(([p, pg, n, pr]) => new MprotectCmd(p, pg, n, pr)),
     fc
