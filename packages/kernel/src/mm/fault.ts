@@ -3,6 +3,7 @@ import { VM } from '../sim/vmstat';
 import {
   FAULT_FLAG_UNSHARE,
   FAULT_FLAG_WRITE,
+  VM_FAULT_ERROR,
   VM_FAULT_FALLBACK,
   VM_FAULT_OOM,
   VM_FAULT_SIGBUS,
@@ -66,7 +67,13 @@ export function handleMmFault(vma: VmAreaStruct, address: number, flags: number)
   let ret: number;
   if (vma.flags & VM_HUGETLB) ret = hugetlbFault(core, vma, address, flags);
   else if (vma.flags & (VM_PFNMAP | VM_IO) || vma.vmOps) ret = deviceFault(vma, address, flags);
-  else ret = handlePteFault(core, vma, address, flags);
+  else if (vma.file && !vma.shmem && pteNoneAt(mm, address)) {
+    // A file mapping whose driver set no vm_ops has nothing to fault in: the kernel gives it
+    // vma_dummy_vm_ops and do_fault answers SIGBUS. It never gets anonymous memory.
+    ret = VM_FAULT_SIGBUS;
+  } else ret = handlePteFault(core, vma, address, flags);
+  // The walk allocated the table levels up front; a failed fault must not leave them empty.
+  if (ret & VM_FAULT_ERROR) mm.pgtable.pruneEmpty(address);
   if (core.trace.enabled('mm_page_fault'))
     core.trace.emit('mm_page_fault', {
       pid: mm.ownerPid,
@@ -75,6 +82,12 @@ export function handleMmFault(vma: VmAreaStruct, address: number, flags: number)
       result: ret,
     });
   return ret;
+}
+
+/** True when nothing at all is mapped at `address` (no table, or an empty entry). */
+function pteNoneAt(mm: VmAreaStruct['mm'], address: number): boolean {
+  const t = mm.pgtable.walk(address, false);
+  return !t || t[mm.pgtable.slot + 1] === 0;
 }
 
 function handlePteFault(core: MmCore, vma: VmAreaStruct, address: number, flags: number): number {
@@ -255,9 +268,15 @@ function wpPageCopy(
   const table = mm.pgtable.table(tableId);
   const old = table[slot];
   const oldHi = table[slot + 1];
-  const copy = core.alloc.allocPages(GFP_HIGHUSER_MOVABLE, 0, mm.node);
-  if (copy < 0) return VM_FAULT_OOM;
   const fromZero = (oldHi & PTE_SPECIAL) !== 0;
+  // Hold the old page across the allocation (do_wp_page's folio_get), so direct reclaim run by
+  // the allocation can neither swap it out nor free it before it is copied.
+  if (!fromZero) getPage(core, old);
+  const copy = core.alloc.allocPages(GFP_HIGHUSER_MOVABLE, 0, mm.node);
+  if (copy < 0) {
+    if (!fromZero) putPage(core, old);
+    return VM_FAULT_OOM;
+  }
   if (!fromZero) core.data.copyPage(copy, old);
   folioAddNewAnonRmap(core, vma, copy, va);
   core.vmstat.inc(VM.nr_anon_pages);
@@ -283,6 +302,7 @@ function wpPageCopy(
     if (mlocked && left === 0) munlockFolio(core, oldHead);
     putPage(core, oldHead);
     if (mlocked && left > 0 && f.refcount[oldHead] > 0) recheckMlock(core, oldHead);
+    putPage(core, oldHead); // the reference held across the allocation
   }
   mmuNotifierInvalidateRangeEnd(range);
   core.vmstat.inc(VM.cow_fault);
@@ -343,13 +363,15 @@ function hugetlbFault(core: MmCore, vma: VmAreaStruct, address: number, flags: n
   const tableId = pgt.tableId;
   const slot = pgt.slot;
   const head = t![slot];
-  if (!write || hi & PTE_WRITE) {
+  // FAULT_FLAG_UNSHARE (a R/O pin of a shared anonymous huge page): break COW, map it R/O.
+  const unshare = !write && (flags & FAULT_FLAG_UNSHARE) !== 0 && !(vma.flags & VM_SHARED);
+  if ((!write && !unshare) || hi & PTE_WRITE) {
     pgt.set(tableId, slot, head, hi | PTE_YOUNG);
     return 0;
   }
   if (vma.flags & VM_SHARED || f.flags[head] & PG_anon_exclusive || f.refcount[head] === 1) {
     f.flags[head] |= f.flags[head] & PG_anon ? PG_anon_exclusive : 0;
-    pgt.set(tableId, slot, head, hi | PTE_WRITE | PTE_DIRTY | PTE_YOUNG);
+    pgt.set(tableId, slot, head, hi | (unshare ? 0 : PTE_WRITE | PTE_DIRTY) | PTE_YOUNG);
     return 0;
   }
   // hugetlb_wp: copy the whole huge page.
@@ -359,7 +381,8 @@ function hugetlbFault(core: MmCore, vma: VmAreaStruct, address: number, flags: n
   for (let i = 0; i < nr; i++) core.data.copyPage(copy + i, head + i);
   folioAddNewAnonRmap(core, vma, copy, base);
   const range = mmuNotifierInvalidateRangeStart(mm, base, base + size, MMU_NOTIFY_CLEAR);
-  pgt.set(tableId, slot, copy, PTE_PRESENT | PTE_USER | PTE_YOUNG | PTE_HUGE | PTE_WRITE | PTE_DIRTY);
+  const w = unshare || !(vma.flags & VM_WRITE) ? 0 : PTE_WRITE | PTE_DIRTY;
+  pgt.set(tableId, slot, copy, PTE_PRESENT | PTE_USER | PTE_YOUNG | PTE_HUGE | w);
   f.mapcount[head]--;
   putPage(core, head);
   mmuNotifierInvalidateRangeEnd(range);

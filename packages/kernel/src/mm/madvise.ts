@@ -19,11 +19,11 @@ import {
   MADV_WILLNEED,
   MADV_WIPEONFORK,
   PAGE_SIZE,
-  TASK_SIZE,
 } from '../uapi/mman';
 import { populateVmaPageRange } from './access';
 import { isUserNumber, pageAlign } from './mmap';
 import type { MmStruct } from './mm-struct';
+import { MMU_NOTIFY_CLEAR } from './notifier-hooks';
 import type { VmAreaStruct } from './vma';
 import {
   VM_DONTCOPY,
@@ -107,7 +107,8 @@ export function doMadvise(mm: MmStruct, start: number, len: number, advice: numb
   if (start % PAGE_SIZE) return -ERRNO.EINVAL;
   len = pageAlign(len);
   const end = start + len;
-  if (end < start || end > TASK_SIZE + PAGE_SIZE) return -ERRNO.EINVAL;
+  // Only a wrap-around is EINVAL (is_valid_madvise); a range past the last VMA is a hole: ENOMEM.
+  if (end < start) return -ERRNO.EINVAL;
   if (end === start) return 0;
 
   // madvise_walk_vmas: VMA by VMA; holes are skipped and reported as ENOMEM at the end, the
@@ -135,7 +136,10 @@ function adviseVma(mm: MmStruct, vma: VmAreaStruct, start: number, end: number, 
     case MADV_DONTNEED:
     case MADV_FREE:
       if (vma.flags & (VM_LOCKED | VM_PFNMAP | VM_HUGETLB)) return -ERRNO.EINVAL;
-      zapPageRange(vma, start, end);
+      // madvise_free_single_vma: lazy freeing is for private anonymous memory only.
+      if (advice === MADV_FREE && !vma.isAnonymous()) return -ERRNO.EINVAL;
+      // zap_page_range_single: secondary MMUs see MMU_NOTIFY_CLEAR (munmap's unmap_vmas: UNMAP).
+      zapPageRange(vma, start, end, MMU_NOTIFY_CLEAR);
       return 0;
     case MADV_POPULATE_READ:
     case MADV_POPULATE_WRITE:

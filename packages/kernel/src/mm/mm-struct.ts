@@ -30,6 +30,8 @@ export class MmStruct {
   rssShmem = 0;
   /** Device / file pages mapped (MM_FILEPAGES), in pages. */
   rssFile = 0;
+  /** Swap entries in the page table (MM_SWAPENTS), in pages: /proc/PID/status VmSwap. */
+  swapEnts = 0;
   /** Pages in VM_LOCKED VMAs (VmLck). */
   lockedVm = 0;
   /** Pages pinned on behalf of this mm by pinning interfaces that account them (VmPin). */

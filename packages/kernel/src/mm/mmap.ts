@@ -108,9 +108,11 @@ export interface MmapArgs {
 
 /**
  * doMmap - map memory into `mm` (ksys_mmap_pgoff + do_mmap + mmap_region).
+ * Unknown PROT bits are ignored, as do_mmap ignores them.
  * Returns the address, or -errno: EINVAL (zero length, unaligned offset or fixed address, bad
- * map type or huge page size, MAP_HUGETLB on a file), ENOMEM (no room, length overflow, too many
- * VMAs, hugetlb pool exhausted), EEXIST (MAP_FIXED_NOREPLACE over a mapping), EACCES (file mode
+ * map type - MAP_SHARED_VALIDATE is for files only - or huge page size, MAP_HUGETLB on a file),
+ * ENOMEM (no room, length beyond TASK_SIZE, more than vm.max_map_count VMAs, hugetlb pool
+ * exhausted), EEXIST (MAP_FIXED_NOREPLACE over a mapping), EACCES (file mode
  * does not allow the mapping), EPERM (MAP_LOCKED without can_do_mlock), EAGAIN (MAP_LOCKED over
  * RLIMIT_MEMLOCK), EOPNOTSUPP (unknown flags with MAP_SHARED_VALIDATE), EOVERFLOW (offset wraps)
  * or the driver's error. Released by doMunmap or exit.
@@ -119,13 +121,15 @@ export function doMmap(mm: MmStruct, caller: MmCaller, args: MmapArgs): number {
   const { prot, file } = args;
   let { addr, len, flags } = args;
   const core = mm.core;
-  if (!isUserNumber(addr) || !isUserNumber(len) || !isUserNumber(args.offset)) return -ERRNO.EINVAL;
+  // A length too large for a safe integer is still just too long (ENOMEM below), as a size_t is.
+  if (!isUserNumber(addr) || !(Number.isInteger(len) && len >= 0) || !isUserNumber(args.offset))
+    return -ERRNO.EINVAL;
   if (!Number.isInteger(prot) || !Number.isInteger(flags) || prot < 0 || flags < 0) return -ERRNO.EINVAL;
   if (args.offset % PAGE_SIZE) return -ERRNO.EINVAL;
-  if (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC)) return -ERRNO.EINVAL;
+  // do_mmap does not validate prot (only mprotect has arch_validate_prot): unknown bits are ignored.
   const type = flags & MAP_TYPE;
-  if (type === MAP_SHARED_VALIDATE && flags & ~(KNOWN_MAP_FLAGS | MAP_SYNC)) return -ERRNO.EOPNOTSUPP;
-  if (type === MAP_SHARED_VALIDATE && flags & MAP_SYNC) return -ERRNO.EOPNOTSUPP; // no DAX here
+  if (file && type === MAP_SHARED_VALIDATE && flags & ~(KNOWN_MAP_FLAGS | MAP_SYNC)) return -ERRNO.EOPNOTSUPP;
+  if (file && type === MAP_SHARED_VALIDATE && flags & MAP_SYNC) return -ERRNO.EOPNOTSUPP; // no DAX here
   if (!file && !(flags & MAP_ANONYMOUS)) return -ERRNO.EBADF;
   let hugeSize = 0;
   if (flags & MAP_HUGETLB) {
@@ -140,7 +144,8 @@ export function doMmap(mm: MmStruct, caller: MmCaller, args: MmapArgs): number {
   if (len > TASK_SIZE) return -ERRNO.ENOMEM;
   let pgoff = args.offset / PAGE_SIZE;
   if (file && pgoff + len / PAGE_SIZE > Number.MAX_SAFE_INTEGER / PAGE_SIZE) return -ERRNO.EOVERFLOW;
-  if (mm.vmas.length >= core.sysctl['vm.max_map_count']) return -ERRNO.ENOMEM;
+  // do_mmap: `map_count > sysctl_max_map_count`, so one mapping more than the limit still fits.
+  if (mm.vmas.length > core.sysctl['vm.max_map_count']) return -ERRNO.ENOMEM;
   if (flags & MAP_FIXED_NOREPLACE) flags |= MAP_FIXED;
 
   let vmFlags = calcVmProtBits(prot) | mm.defFlags | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
@@ -158,7 +163,8 @@ export function doMmap(mm: MmStruct, caller: MmCaller, args: MmapArgs): number {
       if (!file.writable) vmFlags &= ~(VM_MAYWRITE | VM_SHARED);
     } else if (type !== MAP_PRIVATE) return -ERRNO.EINVAL;
   } else {
-    if (type === MAP_SHARED || type === MAP_SHARED_VALIDATE) {
+    // Anonymous memory knows MAP_SHARED and MAP_PRIVATE only: MAP_SHARED_VALIDATE is EINVAL.
+    if (type === MAP_SHARED) {
       vmFlags |= VM_SHARED | VM_MAYSHARE;
       pgoff = 0;
     } else if (type === MAP_PRIVATE) pgoff = addr / PAGE_SIZE;
@@ -237,8 +243,10 @@ export function doMmap(mm: MmStruct, caller: MmCaller, args: MmapArgs): number {
     if (vma.flags & (VM_SPECIAL | VM_HUGETLB)) vma.flags &= ~VM_LOCKED_MASK;
     else mm.lockedVm += pages;
   }
-  const lockPopulate = (vma.flags & (VM_LOCKED | VM_LOCKONFAULT)) === VM_LOCKED;
-  if (lockPopulate || (flags & (MAP_POPULATE | MAP_NONBLOCK)) === MAP_POPULATE) {
+  // do_mmap decides from the requested vm_flags, so a hugetlb MAP_LOCKED mapping is populated
+  // though it never became VM_LOCKED; populate_vma_page_range skips VM_LOCKONFAULT VMAs.
+  const populate = vmFlags & VM_LOCKED || (flags & (MAP_POPULATE | MAP_NONBLOCK)) === MAP_POPULATE;
+  if (populate && !(vma.flags & VM_LOCKONFAULT)) {
     populateVmaPageRange(mm, addr, addr + len); // errors are ignored, as mm_populate's are
   }
   return addr;

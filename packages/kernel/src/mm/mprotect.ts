@@ -51,25 +51,30 @@ function mprotectFixup(vma: VmAreaStruct, newFlags: number): void {
 
 /**
  * doMprotect - change the protection of [start, start + len) (do_mprotect_pkey).
- * Returns 0, or -EINVAL (unknown prot bits, unaligned start), -ENOMEM (wrap-around, or a part
- * of the range not mapped), -EACCES (the VMA may not get this protection: VM_MAY* bits, e.g. a
- * shared mapping of a read-only file asked for PROT_WRITE).
+ * Returns 0 (also for a zero length, whatever `prot` holds: the kernel validates the bits after
+ * that check), or -EINVAL (unknown prot bits, unaligned start, PROT_GROWSDOWN/PROT_GROWSUP: no
+ * VMA here grows), -ENOMEM (wrap-around, a part of the range not mapped, or a split beyond
+ * vm.max_map_count), -EACCES (the VMA may not get this protection: VM_MAY* bits, e.g. a shared
+ * mapping of a read-only file asked for PROT_WRITE).
  */
 export function doMprotect(mm: MmStruct, start: number, len: number, prot: number): number {
   if (!isUserNumber(start) || !isUserNumber(len) || !Number.isInteger(prot) || prot < 0) return -ERRNO.EINVAL;
-  if (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM | PROT_GROWSDOWN | PROT_GROWSUP))
-    return -ERRNO.EINVAL;
-  if ((prot & (PROT_GROWSDOWN | PROT_GROWSUP)) === (PROT_GROWSDOWN | PROT_GROWSUP)) return -ERRNO.EINVAL;
+  const grows = prot & (PROT_GROWSDOWN | PROT_GROWSUP);
+  if (grows === (PROT_GROWSDOWN | PROT_GROWSUP)) return -ERRNO.EINVAL;
   if (start % PAGE_SIZE) return -ERRNO.EINVAL;
   if (len === 0) return 0;
   len = pageAlign(len);
   const end = start + len;
   if (end <= start || end > TASK_SIZE + PAGE_SIZE) return -ERRNO.ENOMEM;
+  // arch_validate_prot runs after the length checks (and without the grows bits).
+  if (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM | grows)) return -ERRNO.EINVAL;
   // Like the kernel's loop: VMA by VMA from `start`; a hole (ENOMEM) or a VMA that may not get
   // this protection (EACCES) stops it there, and the VMAs before it keep their new protection.
   const want = calcVmProtBits(prot);
   let vma = mm.findVma(start);
-  if (!vma || vma.start > start) return -ERRNO.ENOMEM;
+  if (!vma || (grows & PROT_GROWSDOWN ? vma.start >= end : vma.start > start)) return -ERRNO.ENOMEM;
+  // PROT_GROWSDOWN needs a VM_GROWSDOWN VMA, PROT_GROWSUP a VM_GROWSUP one: svasim makes neither.
+  if (grows) return -ERRNO.EINVAL;
   let cursor = start;
   while (vma && vma.start < end) {
     if (vma.start > cursor) return -ERRNO.ENOMEM;

@@ -214,6 +214,16 @@ export class PageAllocator {
     this.hooks = h;
   }
 
+  /**
+   * getHooks - the slow-path callbacks installed now, so a subsystem can add its own without
+   * dropping another's: setHooks({ ...getHooks(), directReclaim }).
+   *
+   * Return: a fresh object holding the installed callbacks.
+   */
+  getHooks(): AllocSlowpathHooks {
+    return { ...this.hooks };
+  }
+
   /** vm.min_free_kbytes in KiB. */
   get minFreeKbytes(): number {
     return this.minFreeKbytes_;
@@ -287,7 +297,7 @@ export class PageAllocator {
     // __alloc_pages_slowpath
     allocFlags = ALLOC_WMARK_MIN | cma | (gfp & (__GFP_HIGH | __GFP_KSWAPD_RECLAIM));
     if (!(gfp & __GFP_DIRECT_RECLAIM)) allocFlags |= ALLOC_NON_BLOCK;
-    if (allocFlags & ALLOC_KSWAPD) this.wakeAllKswapds(order, zonelist, pref, thisNode);
+    if (allocFlags & ALLOC_KSWAPD) this.wakeAllKswapds(order, zonelist, pref, thisNode, gfp);
     pfn = this.getPageFromFreelist(gfp, order, allocFlags, zonelist, highest, mt, pref, thisNode);
     if (pfn >= 0) return pfn;
     if (gfp & __GFP_DIRECT_RECLAIM) {
@@ -950,14 +960,19 @@ export class PageAllocator {
     return Math.min(r, end);
   }
 
-  /** wake_all_kswapds: tell kswapd about every zone of the zonelist below its low watermark. */
-  private wakeAllKswapds(order: number, zonelist: Zone[], pref: number, thisNode: boolean): void {
+  /**
+   * wake_all_kswapds: tell kswapd about every zone of the zonelist below its low watermark; for a
+   * zone above it, a high-order allocation that may not compact itself wakes kcompactd instead
+   * (wakeup_kswapd's balanced-node case).
+   */
+  private wakeAllKswapds(order: number, zonelist: Zone[], pref: number, thisNode: boolean, gfp: number): void {
     const h = this.hooks;
-    if (!h.wakeKswapd) return;
+    if (!h.wakeKswapd && !h.wakeKcompactd) return;
     for (let i = 0; i < zonelist.length; i++) {
       const z = zonelist[i];
       if (thisNode && z.nid !== pref) break;
-      if (z.freePages < z.watermarkLow) h.wakeKswapd(z.nid, z.zoneIdx, order);
+      if (z.freePages < z.watermarkLow) h.wakeKswapd?.(z.nid, z.zoneIdx, order);
+      else if (order > 0 && !(gfp & __GFP_DIRECT_RECLAIM)) h.wakeKcompactd?.(z.nid, z.zoneIdx, order);
     }
   }
 

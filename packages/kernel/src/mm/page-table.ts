@@ -104,6 +104,25 @@ export class PageTable {
     }
   }
 
+  /**
+   * pruneEmpty - free the tables on the path to `va` that map nothing, lowest first, as
+   * free_pgtables would at munmap: a fault that allocated the levels for a new entry and then
+   * failed (no memory, SIGBUS) leaves no empty table behind. Tables with entries stay.
+   */
+  pruneEmpty(va: number): void {
+    const vpn = Math.floor(va / PAGE_SIZE);
+    const low = vpn % VPN_LOW;
+    const high = (vpn - low) / VPN_LOW;
+    let id = 0;
+    for (let level = LEVEL_PGD; level < LEVEL_PTE; level++) {
+      const t = this.tables[id] as Uint32Array;
+      const idx = level === LEVEL_PGD ? high >>> 9 : level === LEVEL_PUD ? high & 511 : low >>> 9;
+      if (!(t[(idx << 1) + 1] & PTE_TABLE)) break;
+      id = t[idx << 1];
+    }
+    if (id !== 0 && this.used[id] === 0) this.freeTable(id);
+  }
+
   /** table - the table with number `id` (as left in `tableId` by a walk). */
   table(id: number): Uint32Array {
     return this.tables[id] as Uint32Array;

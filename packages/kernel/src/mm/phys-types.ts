@@ -65,6 +65,11 @@ export interface AllocSlowpathHooks {
   directReclaim?(gfp: number, order: number, nid: number): number;
   /** Try to assemble a free block of `order`; return true if one may now exist. */
   directCompact?(gfp: number, order: number, nid: number): boolean;
+  /**
+   * A high-order allocation that may not compact itself found a zone above its low watermark
+   * (wakeup_kswapd -> wakeup_kcompactd): background compaction for `order` is wanted.
+   */
+  wakeKcompactd?(nid: number, zone: number, order: number): void;
 }
 
 /** HugetlbPoolStats - one pool's counters (/sys/kernel/mm/hugepages/hugepages-<size>kB/). */

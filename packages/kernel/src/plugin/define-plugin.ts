@@ -41,7 +41,8 @@ const NAME = /^[a-z0-9][a-z0-9._-]*$/;
  * and freezes the object so one plugin value can be shared by many kernels.
  */
 export function definePlugin<T>(plugin: Plugin<T>): Plugin<T> {
-  if (!NAME.test(plugin.name)) throw new TypeError(`definePlugin: bad plugin name '${plugin.name}'`);
+  if (typeof plugin?.name !== 'string' || !NAME.test(plugin.name))
+    throw new TypeError(`definePlugin: bad plugin name '${String(plugin?.name)}'`);
   if (typeof plugin.register !== 'function')
     throw new TypeError(`definePlugin: '${plugin.name}' has no register()`);
   return Object.freeze({ ...plugin, requires: Object.freeze([...(plugin.requires ?? [])]) });

@@ -2,6 +2,8 @@ import type { IScheduler } from '../sim/types';
 import type { ForkCowMode } from '../mm/fork';
 import { MM_SYSCTL_DEFAULTS, tunableValues, type MmSysctl } from '../mm/mm-config';
 import { parseMemorySize } from '../mm/memory-size';
+import { SWAP_TUNABLE_DEFAULTS } from '../mm/reclaim-config';
+import { PAGE_SIZE } from '../uapi/mman';
 import type { HugepageSize, PhysMemConfig } from '../mm/phys-types';
 import type { Plugin } from './define-plugin';
 
@@ -22,6 +24,11 @@ export interface KernelOptions {
   iommu?: { profile?: string };
   /** Fork with pinned anonymous pages: 'early' copy (Linux 5.9+, default) or 'legacy'. */
   forkCow?: ForkCowMode;
+  /**
+   * Size of the swap area (default 0: no swap, like a machine without a swap partition, where
+   * anonymous memory cannot be reclaimed). At least 40 KiB (mkswap's minimum) when set.
+   */
+  swap?: Size;
   plugins?: Plugin[];
   /** A host simulator's scheduler (the SCHEDULER token); default: svasim's own event queue. */
   scheduler?: IScheduler;
@@ -35,6 +42,8 @@ export interface ResolvedKernelOptions {
   sysctl: MmSysctl;
   iommuProfile: string;
   forkCow: ForkCowMode;
+  /** Swap area size in bytes, a whole number of pages (0 = no swap). */
+  swap: number;
   plugins: Plugin[];
 }
 
@@ -101,6 +110,11 @@ export function resolveKernelOptions(opts: KernelOptions = {}): ResolvedKernelOp
   const forkCow = opts.forkCow ?? 'early';
   if (forkCow !== 'early' && forkCow !== 'legacy')
     throw new RangeError(`createKernel: forkCow must be 'early' or 'legacy'`);
+  const swap = size(opts.swap, 'swap');
+  if (swap % PAGE_SIZE !== 0 || (swap > 0 && swap < SWAP_TUNABLE_DEFAULTS.minPages.value * PAGE_SIZE))
+    throw new RangeError(
+      `createKernel: swap must be 0 or a whole number of 4 KiB pages, at least ${SWAP_TUNABLE_DEFAULTS.minPages.value}`,
+    );
   const plugins = opts.plugins ?? [];
   if (!Array.isArray(plugins)) throw new RangeError('createKernel: plugins must be an array');
   return {
@@ -110,6 +124,7 @@ export function resolveKernelOptions(opts: KernelOptions = {}): ResolvedKernelOp
     sysctl,
     iommuProfile: opts.iommu?.profile ?? 'smmuv3',
     forkCow,
+    swap,
     plugins,
   };
 }

@@ -1,9 +1,9 @@
 import { ERRNO } from '../uapi/errno';
-import { MAP_ANONYMOUS } from '../uapi/mman';
+import { MAP_ANONYMOUS, PAGE_SIZE } from '../uapi/mman';
 import { getFile, fput, vfsMmap, FMODE_READ, FMODE_WRITE } from '../fs/file';
 import { doMadvise } from '../mm/madvise';
 import { doMlock, doMlockall, doMunlock, doMunlockall } from '../mm/mlock';
-import { doMmap, doMunmap } from '../mm/mmap';
+import { doMmap, doMunmap, isUserNumber } from '../mm/mmap';
 import type { MmapFile } from '../mm/mmap-file';
 import { AddressSpace } from '../mm/address-space';
 import { doMprotect } from '../mm/mprotect';
@@ -28,6 +28,9 @@ export function registerMmSyscalls(table: SyscallTable): void {
   table.register('mmap', (current, addr, length, prot, flags, fd, offset) => {
     const p = ctx(current);
     const f = num(flags);
+    // sys_mmap checks the offset before anything else, the fd included (off & ~PAGE_MASK).
+    const off = num(offset);
+    if (!isUserNumber(off) || off % PAGE_SIZE) return -ERRNO.EINVAL;
     let file: MmapFile | null = null;
     if (!(f & MAP_ANONYMOUS)) {
       const fl = typeof fd === 'number' ? p.files.get(fd) : undefined;

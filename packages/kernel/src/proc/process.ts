@@ -1,5 +1,5 @@
 import { ERRNO, SyscallError } from '../uapi/errno';
-import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../uapi/mman';
+import { MAP_ANONYMOUS, MAP_PRIVATE, PAGE_SIZE, PROT_READ, PROT_WRITE } from '../uapi/mman';
 import { O_RDWR } from '../uapi/fcntl';
 import type { CapName } from '../uapi/capability';
 import { FdTable } from '../fs/fdtable';
@@ -126,12 +126,14 @@ export class Process implements ProcessContext {
         throw new RangeError(`spawn: bad rlimits.nofile ${String(nofile)}`);
       rlimits.set(RLIMIT_NOFILE, nofile, Math.max(nofile, rlimits.get(RLIMIT_NOFILE).max));
     }
-    const pid = host.pids.allocPid();
-    if (pid < 0) throw new SyscallError(pid, 'spawn');
-    const p = new Process(host, { pid, name: opts.name ?? `proc${pid}`, cred, rlimits });
+    // Validate everything before taking a pid and creating the mm, so a refused spawn leaves
+    // neither a used pid nor an orphaned address space behind.
     const node = opts.node ?? 0;
     if (!Number.isInteger(node) || node < 0 || node >= host.mmCore.alloc.nodes.length)
       throw new RangeError(`spawn: no NUMA node ${String(opts.node)}`);
+    const pid = host.pids.allocPid();
+    if (pid < 0) throw new SyscallError(pid, 'spawn');
+    const p = new Process(host, { pid, name: opts.name ?? `proc${pid}`, cred, rlimits });
     p.mm.node = node;
     host.adopt(p);
     return p;
@@ -245,6 +247,9 @@ export class Process implements ProcessContext {
   read(addr: number, length: number): Uint8Array {
     if (!Number.isSafeInteger(length) || length < 0)
       throw new SyscallError(-ERRNO.EINVAL, 'access', 'bad length');
+    // More bytes than every VMA together spans cannot all be readable: take the same faults
+    // without a buffer (it ends in EFAULT) instead of allocating one that size.
+    if (length > this.mm.totalVm * PAGE_SIZE) this.access(addr, length, false, null);
     const out = new Uint8Array(length);
     this.access(addr, length, false, out);
     return out;
@@ -326,14 +331,16 @@ export class Process implements ProcessContext {
     }
   }
 
-  /** pagemap - inspect the page at `addr` without faulting it in. */
+  /** pagemap - inspect the page at `addr` without faulting it in (ESRCH once exited, EINVAL for a bad address). */
   pagemap(addr: number): PagemapEntry {
+    this.assertAlive('pagemap');
     if (!Number.isSafeInteger(addr) || addr < 0) throw new SyscallError(-ERRNO.EINVAL, 'pagemap');
     return pagemapEntry(this.mm, addr);
   }
 
-  /** status - VmRSS, VmLck, VmPin and VmSize in bytes, as /proc/PID/status reports them. */
+  /** status - VmRSS, VmLck, VmPin and VmSize in bytes, as /proc/PID/status reports them (ESRCH once exited). */
   status(): ProcessStatus {
+    this.assertAlive('status');
     const m = this.mm;
     return {
       vmRss: m.rssBytes,
