@@ -133,6 +133,13 @@ export function collapseHugePage(vma: VmAreaStruct, base: number): number {
     core.vmstat.inc(VM.thp_collapse_alloc_failed);
     return SCAN_ALLOC_HUGE_PAGE_FAIL;
   }
+  // The allocation may have reclaimed or migrated pages of this very range: check again, as
+  // collapse_huge_page does after taking the mmap lock for write.
+  const recheck = hpageCollapseScanPmd(vma, base);
+  if (recheck !== SCAN_SUCCEED) {
+    core.alloc.freePages(head, HPAGE_PMD_ORDER);
+    return recheck;
+  }
   const range = mmuNotifierInvalidateRangeStart(mm, base, base + PMD_SIZE, MMU_NOTIFY_CLEAR);
   const old: number[] = [];
   for (let i = 0; i < HPAGE_PMD_NR; i++) {
