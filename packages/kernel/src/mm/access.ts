@@ -108,7 +108,7 @@ export function accessUserMemory(
  * populateVmaPageRange - fault in every page of [start, end) inside `vma` the way mlock and
  * MAP_POPULATE do (populate_vma_page_range): writable private mappings are faulted for write so
  * COW is broken up front; PFN and I/O mappings are skipped.
- * Returns 0, -ENOMEM or -EFAULT.
+ * Returns 0, -ENOMEM, or -EFAULT (a PROT_NONE mapping, or a fault that failed).
  */
 export function populateVmaPageRange(mm: MmStruct, start: number, end: number): number {
   let va = start;
@@ -117,10 +117,12 @@ export function populateVmaPageRange(mm: MmStruct, start: number, end: number): 
     if (!vma || vma.start >= end) return 0;
     if (vma.start > va) va = vma.start;
     const stop = Math.min(end, vma.end);
-    if (vma.flags & (VM_IO | VM_PFNMAP) || !(vma.flags & (VM_READ | VM_WRITE | VM_EXEC))) {
+    if (vma.flags & (VM_IO | VM_PFNMAP)) {
       va = stop;
       continue;
     }
+    // PROT_NONE: GUP without FOLL_FORCE refuses it (mlock then reports ENOMEM; MAP_POPULATE ignores it).
+    if (!(vma.flags & (VM_READ | VM_WRITE | VM_EXEC))) return -ERRNO.EFAULT;
     const write = (vma.flags & (VM_WRITE | VM_SHARED)) === VM_WRITE;
     const step = vma.hugeSize || PAGE_SIZE;
     for (; va < stop; va += step - (va % step)) {

@@ -349,7 +349,8 @@ describe('hugetlb faults', () => {
 
 describe('out of memory', () => {
   it('a write fault with no free page is ENOMEM; nothing leaks, page tables included', () => {
-    const k = boot({ memory: { nodes: [{ size: '32MiB' }] } });
+    // Overcommit always: the test maps more than RAM on purpose, to run out at fault time.
+    const k = boot({ memory: { nodes: [{ size: '32MiB' }] }, sysctl: { 'vm.overcommit_memory': 1 } });
     // unwatched: thousands of faults; the invariants are checked after each step below
     const p = k.spawn();
     const free0 = counter(k, 'nr_free_pages');

@@ -14,7 +14,9 @@ import { splitHugePmd } from './huge-memory';
 import { PTE_DIRTY, PTE_PRESENT, PTE_SPECIAL, PTE_WRITE } from './pte';
 import { folioAddNewAnonRmap, rmapWalk } from './rmap';
 import { VmAreaStruct } from './vma';
+import { vmEnoughMemory } from './overcommit';
 import {
+  VM_ACCOUNT,
   VM_DONTCOPY,
   VM_LOCKED_MASK,
   VM_MIXEDMAP,
@@ -52,6 +54,11 @@ export function dupMmap(parent: MmStruct, forkCow: ForkCowMode): MmStruct | numb
   const unshared = new Set<number>();
   for (const src of parent.vmas) {
     if (src.flags & VM_DONTCOPY) continue;
+    // The child's copy of committed memory is committed too; over the limit, fork fails.
+    if (src.flags & VM_ACCOUNT && vmEnoughMemory(core, (src.end - src.start) / PAGE_SIZE) < 0) {
+      failed = true;
+      break;
+    }
     const dst = new VmAreaStruct(child, src.start, src.end, src.flags & ~VM_LOCKED_MASK, src.pgoff);
     dst.file = src.file;
     dst.shmem = src.shmem;

@@ -15,8 +15,9 @@ function boot(swap: string | number): { k: Kernel; state: ReclaimState } {
   const k = createKernel({
     memory: { nodes: [{ size: '32MiB' }] },
     swap,
-    // 4 KiB faults only, so the test can stop exactly between the watermarks.
-    sysctl: { transparent_hugepage: 'never' },
+    // 4 KiB faults only, so the test can stop exactly between the watermarks; overcommit always,
+    // since the tests map more than RAM + swap on purpose.
+    sysctl: { transparent_hugepage: 'never', 'vm.overcommit_memory': 1 },
   });
   return { k, state: initReclaim(k.mmCore, { swap: k.options.swap }) };
 }

@@ -7,6 +7,8 @@ export interface MmCaller {
   readonly ipcLock: boolean;
   /** rlimit(RLIMIT_MEMLOCK) in bytes (Infinity = unlimited). */
   readonly memlockLimit: number;
+  /** capable(CAP_SYS_RAWIO): may map below vm.mmap_min_addr. Absent means no. */
+  readonly sysRawio?: boolean;
 }
 
 /** callerCanDoMlock - can_do_mlock() of mm/mlock.c: a non-zero RLIMIT_MEMLOCK or CAP_IPC_LOCK. */

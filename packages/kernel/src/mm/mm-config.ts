@@ -20,6 +20,7 @@ export interface MmSysctl {
   'vm.watermark_scale_factor': number;
   'vm.max_map_count': number;
   'vm.overcommit_memory': 0 | 1 | 2;
+  'vm.overcommit_ratio': number;
   'kernel.numa_balancing': 0 | 1;
   transparent_hugepage: 'always' | 'madvise' | 'never';
 }
@@ -60,6 +61,12 @@ export const MM_SYSCTL_DEFAULTS: { [K in keyof MmSysctl]: Tunable<MmSysctl[K]> }
     unit: 'mode',
     description: 'heuristic overcommit (0), always (1), never (2)',
     source: 'mm/util.c sysctl_overcommit_memory',
+  },
+  'vm.overcommit_ratio': {
+    value: 50,
+    unit: '% of RAM',
+    description: 'with overcommit_memory=2, the commit limit is swap + this share of RAM',
+    source: 'mm/util.c sysctl_overcommit_ratio',
   },
   'kernel.numa_balancing': {
     value: 1,

@@ -4,7 +4,7 @@ import { AnonVmaRegistry } from './anon-vma';
 import type { MmCosts, MmSysctl } from './mm-config';
 import type { PageData } from './page-data';
 import type { PageFrames } from './page-frames';
-import type { HugepageSize, PfnPlacement, NodeLayout } from './phys-types';
+import type { HugepageSize, PfnPlacement, NodeLayout, ZoneInfo } from './phys-types';
 import { ShmemRegistry } from './shmem';
 import { IoMemory } from './io-mem';
 import type { MmStruct } from './mm-struct';
@@ -21,6 +21,7 @@ export interface PhysAllocator {
   freePages(pfn: number, order: number): void;
   placement(pfn: number): PfnPlacement;
   nrFreePages(): number;
+  zoneInfo(): ZoneInfo[];
 }
 
 /** The part of the hugetlb pools the virtual-memory layer uses. */

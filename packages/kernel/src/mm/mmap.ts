@@ -31,9 +31,10 @@ import { populateVmaPageRange } from './access';
 import { hugepageSizeName } from './mm-core';
 import { callerCanDoMlock, type MmCaller } from './mm-caller';
 import type { MmapFile } from './mmap-file';
-import type { MmStruct } from './mm-struct';
+import { MMAP_MIN_ADDR, type MmStruct } from './mm-struct';
 import { VmAreaStruct } from './vma';
 import {
+  VM_ACCOUNT,
   VM_EXEC,
   VM_HUGETLB,
   VM_LOCKED,
@@ -50,6 +51,7 @@ import {
   VM_WRITE,
 } from './vm-flags';
 import { unmapRange } from './vma-ops';
+import { vmEnoughMemory, vmUnacctMemory } from './overcommit';
 import { zapPageRange } from './zap';
 
 const HUGE_SIZES: Record<number, number> = { 21: 2 ** 21, 30: 2 ** 30 };
@@ -185,6 +187,8 @@ export function doMmap(mm: MmStruct, caller: MmCaller, args: MmapArgs): number {
   if (flags & MAP_FIXED) {
     if (addr % align) return -ERRNO.EINVAL;
     if (addr + len > TASK_SIZE || addr < 0) return -ERRNO.ENOMEM;
+    // security_mmap_addr: the bottom of the address space needs CAP_SYS_RAWIO.
+    if (addr < MMAP_MIN_ADDR && !caller.sysRawio) return -ERRNO.EPERM;
     if (flags & MAP_FIXED_NOREPLACE) {
       const hit = mm.findVma(addr);
       if (hit && hit.start < addr + len) return -ERRNO.EEXIST;
@@ -208,10 +212,23 @@ export function doMmap(mm: MmStruct, caller: MmCaller, args: MmapArgs): number {
     for (let i = 0; i < n; i++) resv.add(first + i);
   }
 
+  // Private writable and shared anonymous memory is charged to Committed_AS (accountable_mapping).
+  const accountable =
+    !hugeSize && !(vmFlags & VM_NORESERVE) && (vmFlags & VM_SHARED ? !file : (vmFlags & VM_WRITE) !== 0);
+  if (accountable) {
+    const r = vmEnoughMemory(core, len / PAGE_SIZE);
+    if (r < 0) {
+      if (resv) core.hugetlb.unreserve(sizeName!, resv.size);
+      return r;
+    }
+    vmFlags |= VM_ACCOUNT;
+  }
+
   if (flags & MAP_FIXED) {
     const r = unmapRange(mm, addr, addr + len);
     if (r < 0) {
       if (resv) core.hugetlb.unreserve(sizeName!, resv.size);
+      if (accountable) vmUnacctMemory(core, len / PAGE_SIZE);
       return r;
     }
   }
@@ -230,6 +247,7 @@ export function doMmap(mm: MmStruct, caller: MmCaller, args: MmapArgs): number {
     const r = file.mmap(vma);
     if (r < 0) {
       zapPageRange(vma, vma.start, vma.end);
+      if (vma.flags & VM_ACCOUNT) vmUnacctMemory(core, len / PAGE_SIZE);
       file.put();
       return r;
     }

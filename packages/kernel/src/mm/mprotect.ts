@@ -8,7 +8,18 @@ import { MMU_NOTIFY_PROTECTION_VMA } from './notifier-hooks';
 import { PTE_NUMA, PTE_PRESENT, PTE_PROTNONE, PTE_WRITE } from './pte';
 import { isolateRange } from './vma-ops';
 import type { VmAreaStruct } from './vma';
-import { VM_ACCESS_FLAGS, VM_EXEC, VM_LOCKED, VM_READ, VM_SHARED, VM_WRITE } from './vm-flags';
+import {
+  VM_ACCESS_FLAGS,
+  VM_ACCOUNT,
+  VM_EXEC,
+  VM_HUGETLB,
+  VM_LOCKED,
+  VM_NORESERVE,
+  VM_READ,
+  VM_SHARED,
+  VM_WRITE,
+} from './vm-flags';
+import { vmEnoughMemory } from './overcommit';
 
 const PROT_GROWSDOWN = 0x01000000;
 const PROT_GROWSUP = 0x02000000;
@@ -83,7 +94,18 @@ export function doMprotect(mm: MmStruct, start: number, len: number, prot: numbe
     const stop = Math.min(end, vma.end);
     const parts = isolateRange(mm, cursor, stop);
     if (typeof parts === 'number') return parts;
-    for (const part of parts) mprotectFixup(part, newFlags);
+    for (const part of parts) {
+      let flags = (part.flags & ~(VM_READ | VM_WRITE | VM_EXEC)) | want;
+      // A private mapping becoming writable for the first time is charged to Committed_AS.
+      if (
+        flags & VM_WRITE &&
+        !(part.flags & (VM_ACCOUNT | VM_WRITE | VM_HUGETLB | VM_SHARED | VM_NORESERVE))
+      ) {
+        if (vmEnoughMemory(mm.core, (part.end - part.start) / PAGE_SIZE) < 0) return -ERRNO.ENOMEM;
+        flags |= VM_ACCOUNT;
+      }
+      mprotectFixup(part, flags);
+    }
     cursor = stop;
     vma = mm.findVma(cursor);
   }

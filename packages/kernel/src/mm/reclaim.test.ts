@@ -17,7 +17,13 @@ const MiB = 1 << 20;
 
 /** A small machine (32 MiB, one node) with reclaim set up, swap as given. */
 function boot(swap: KernelOptions['swap'] = '64MiB', extra: KernelOptions = {}): Kernel {
-  const k = createKernel({ memory: { nodes: [{ size: '32MiB' }] }, swap, ...extra });
+  // Overcommit always: these tests map more than RAM + swap on purpose, to run out at fault time.
+  const k = createKernel({
+    memory: { nodes: [{ size: '32MiB' }] },
+    swap,
+    ...extra,
+    sysctl: { 'vm.overcommit_memory': 1, ...extra.sysctl },
+  });
   initReclaim(k.mmCore, { swap: k.options.swap });
   return k;
 }

@@ -25,6 +25,8 @@ export const VM_DONTDUMP = 1 << 25;
 export const VM_MIXEDMAP = 1 << 28;
 export const VM_HUGEPAGE = 1 << 29;
 export const VM_NOHUGEPAGE = 1 << 30;
+/** The mapping's pages are charged to Committed_AS (vm_enough_memory). */
+export const VM_ACCOUNT = 1 << 20;
 /** svasim: a device mapping whose pages are the device's (uacce MMIO/DUS). */
 export const VM_DEVICE = 1 << 11;
 
@@ -49,6 +51,7 @@ const NAMES: Array<[number, string]> = [
   [VM_DONTCOPY, 'dc'],
   [VM_DONTEXPAND, 'de'],
   [VM_NORESERVE, 'nr'],
+  [VM_ACCOUNT, 'ac'],
   [VM_HUGETLB, 'ht'],
   [VM_WIPEONFORK, 'wf'],
   [VM_HUGEPAGE, 'hg'],

@@ -2,7 +2,8 @@ import { ERRNO } from '../uapi/errno';
 import type { MmapFile } from './mmap-file';
 import type { MmStruct } from './mm-struct';
 import { VmAreaStruct } from './vma';
-import { VM_HUGETLB, VM_LOCKED } from './vm-flags';
+import { VM_ACCOUNT, VM_HUGETLB, VM_LOCKED } from './vm-flags';
+import { vmUnacctMemory } from './overcommit';
 import { pagesIn, zapPageRange } from './zap';
 import { PAGE_SIZE, PMD_SIZE } from '../uapi/mman';
 import { splitHugePmd } from './huge-memory';
@@ -94,6 +95,7 @@ export function removeVma(vma: VmAreaStruct): void {
   const pages = pagesIn(vma.start, vma.end);
   mm.totalVm -= pages;
   if (vma.flags & VM_LOCKED) mm.lockedVm -= pages;
+  if (vma.flags & VM_ACCOUNT) vmUnacctMemory(core, pages);
   vma.vmOps?.close?.(vma);
   if (vma.shmem) {
     const obj = core.shmem.get(vma.shmem);

@@ -57,6 +57,7 @@ const SYSCTL_CHECKS: { [K in keyof MmSysctl]: (v: unknown) => boolean } = {
   'vm.watermark_scale_factor': (v) => Number.isInteger(v) && (v as number) >= 1 && (v as number) <= 3000,
   'vm.max_map_count': (v) => Number.isInteger(v) && (v as number) >= 1,
   'vm.overcommit_memory': (v) => v === 0 || v === 1 || v === 2,
+  'vm.overcommit_ratio': (v) => Number.isInteger(v) && (v as number) >= 0,
   'kernel.numa_balancing': (v) => v === 0 || v === 1,
   transparent_hugepage: (v) => v === 'always' || v === 'madvise' || v === 'never',
 };

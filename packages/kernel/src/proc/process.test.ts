@@ -1439,3 +1439,31 @@ describe('status and pagemap', () => {
       expectErrno(() => p.pagemap(bad), 'EINVAL', 'pagemap');
   });
 });
+
+describe('kernel rules added after review', () => {
+  it('mlock over a PROT_NONE mapping locks it but reports ENOMEM (populate refuses PROT_NONE)', async () => {
+    const { createKernel } = await import('../plugin/create-kernel');
+    const { PROT_NONE } = await import('../uapi/mman');
+    const k = createKernel({ memory: { nodes: [{ size: '64MiB' }] } });
+    const p = k.spawn();
+    const a = p.mmap(8192, { prot: PROT_NONE });
+    expect(() => p.mlock(a, 8192)).toThrow(
+      expect.objectContaining({ code: 'ENOMEM', errno: -12, syscall: 'mlock' }),
+    );
+    expect(p.status().vmLck).toBe(8192);
+    expect(k.checkInvariants()).toEqual([]);
+  });
+
+  it('MAP_FIXED below vm.mmap_min_addr needs CAP_SYS_RAWIO', async () => {
+    const { createKernel } = await import('../plugin/create-kernel');
+    const { MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE } = await import('../uapi/mman');
+    const k = createKernel({ memory: { nodes: [{ size: '64MiB' }] } });
+    const flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED;
+    const user = k.spawn({ uid: 1000 });
+    expect(() => user.mmap(4096, { addr: 0x1000, flags })).toThrow(
+      expect.objectContaining({ code: 'EPERM', errno: -1, syscall: 'mmap' }),
+    );
+    expect(k.spawn({ uid: 1000, caps: ['CAP_SYS_RAWIO'] }).mmap(4096, { addr: 0x1000, flags })).toBe(0x1000);
+    expect(k.spawn().mmap(4096, { addr: 0, flags })).toBe(0);
+  });
+});

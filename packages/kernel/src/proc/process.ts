@@ -141,7 +141,11 @@ export class Process implements ProcessContext {
 
   /** mmCaller - CAP_IPC_LOCK and RLIMIT_MEMLOCK for mm's checks. */
   mmCaller(): MmCaller {
-    return { ipcLock: this.cred.capable('CAP_IPC_LOCK'), memlockLimit: this.rlimits.cur(RLIMIT_MEMLOCK) };
+    return {
+      ipcLock: this.cred.capable('CAP_IPC_LOCK'),
+      memlockLimit: this.rlimits.cur(RLIMIT_MEMLOCK),
+      sysRawio: this.cred.capable('CAP_SYS_RAWIO'),
+    };
   }
 
   /** charge - account simulated CPU time to this process (and its task, which then runs later). */
