@@ -41,6 +41,7 @@ import {
 } from './vm-flags';
 import { isolateRange } from './vma-ops';
 import { zapPageRange } from './zap';
+import { madvisePageout } from './vmscan';
 
 /** Advice values madvise accepts (madvise_behavior_valid, the subset svasim models). */
 const VALID = new Set([
@@ -161,6 +162,11 @@ function adviseVma(mm: MmStruct, vma: VmAreaStruct, start: number, end: number, 
       if (typeof parts === 'number') return parts;
       for (const part of parts) part.flags = newVmFlags(part, advice);
       return 0;
+    }
+    case MADV_PAGEOUT: {
+      // Reclaim the range now (madvise_pageout); without swap anonymous pages stay.
+      const r = madvisePageout(vma, start, end);
+      return r < 0 ? r : 0;
     }
     default:
       return 0; // hints with no effect on the model

@@ -387,3 +387,25 @@ describe('KernelOptions.swap', () => {
     expect(k.dmesg().some((l) => l.includes('Adding 8188k swap on /dev/svasim-swap.'))).toBe(true);
   });
 });
+
+describe('MADV_PAGEOUT and VmSwap', () => {
+  it('pages a range out to swap now, and VmSwap shows it', async () => {
+    const { MADV_PAGEOUT } = await import('../uapi/mman');
+    const k = createKernel({
+      memory: { nodes: [{ size: '64MiB' }] },
+      swap: '16MiB',
+      sysctl: { transparent_hugepage: 'never' },
+    });
+    initReclaim(k.mmCore, { swap: k.options.swap });
+    const p = k.spawn();
+    const a = p.mmap(16 * 4096);
+    const data = new Uint8Array(16 * 4096).map((_, i) => (i * 13) & 255);
+    p.write(a, data);
+    p.madvise(a, 16 * 4096, MADV_PAGEOUT);
+    expect(p.status().vmSwap).toBe(16 * 4096);
+    expect(p.status().vmRss).toBe(0);
+    expect(Buffer.compare(Buffer.from(p.read(a, data.length)), Buffer.from(data))).toBe(0);
+    expect(p.status().vmSwap).toBe(0);
+    expect(k.checkInvariants()).toEqual([]);
+  });
+});

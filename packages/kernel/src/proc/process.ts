@@ -60,6 +60,8 @@ export interface ProcessStatus {
   vmLck: number;
   vmPin: number;
   vmSize: number;
+  /** Swapped-out anonymous memory (VmSwap). */
+  vmSwap: number;
 }
 
 /**
@@ -342,7 +344,7 @@ export class Process implements ProcessContext {
     return pagemapEntry(this.mm, addr);
   }
 
-  /** status - VmRSS, VmLck, VmPin and VmSize in bytes, as /proc/PID/status reports them (ESRCH once exited). */
+  /** status - VmRSS, VmLck, VmPin, VmSize and VmSwap in bytes, as /proc/PID/status reports them (ESRCH once exited). */
   status(): ProcessStatus {
     this.assertAlive('status');
     const m = this.mm;
@@ -351,6 +353,7 @@ export class Process implements ProcessContext {
       vmLck: m.lockedVm * 4096,
       vmPin: m.pinnedVm * 4096,
       vmSize: m.totalVm * 4096,
+      vmSwap: m.swapEnts * 4096,
     };
   }
 
