@@ -4,6 +4,7 @@
 export * from './uapi';
 export * from './sim';
 export * from './mm';
+export * from './gup';
 export * from './fs';
 export * from './base';
 export * from './proc';

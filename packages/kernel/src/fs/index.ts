@@ -5,3 +5,4 @@ export * from './permission';
 export * from './vfs';
 export * from './anon-inodes';
 export * from './struct-layout';
+export * from './gup-test';

@@ -1,0 +1,17 @@
+/**
+ * gup - get_user_pages / pin_user_pages, the FOLL_* flags, GUP's reference bookkeeping, the
+ * FOLL_LONGTERM rules and their costs (mm/gup.c).
+ */
+export * from './foll-flags';
+export * from './gup-config';
+export * from './pinnable';
+export * from './pin-tracker';
+export {
+  LONGTERM_MAX_PASSES,
+  memallocPinSave,
+  memallocPinRestore,
+  longtermNewFolio,
+  checkAndMigrateMovablePages,
+  gupLongtermLocked,
+} from './longterm';
+export * from './gup';
