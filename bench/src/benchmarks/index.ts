@@ -1,6 +1,13 @@
 import type { Benchmark } from '../benchmark';
+import { compactionBenchmark } from './compaction';
 import { eventsBenchmark } from './events';
+import { gupBenchmark } from './gup';
 import { mmBenchmark } from './mm';
 
 /** BENCHMARKS - every benchmark module, in run order: add a module with one line. */
-export const BENCHMARKS: readonly Benchmark[] = [eventsBenchmark, mmBenchmark];
+export const BENCHMARKS: readonly Benchmark[] = [
+  eventsBenchmark,
+  mmBenchmark,
+  gupBenchmark,
+  compactionBenchmark,
+];

@@ -2,10 +2,9 @@
  * Contiguous Memory Allocator areas (mm/cma.c): a range of MIGRATE_CMA pageblocks that the buddy
  * lends to movable allocations and that cmaAlloc takes back in one contiguous piece.
  *
- * For now only free pages can be taken: cmaAllocFree succeeds only when every page of a candidate
- * range is free in the buddy. Migrating busy (movable) pages out of the way first, which is what
- * alloc_contig_range() does and where a long-term pinned page makes cma_alloc fail with -EBUSY,
- * arrives with the page-motion work, as cmaAlloc on top of this file.
+ * cmaAllocFree here takes only pages that are already free. cma_alloc proper, which migrates busy
+ * (movable) pages out of the way with alloc_contig_range() and fails with -EBUSY on a pinned page,
+ * is cmaAlloc in contig-alloc.ts; both release with cmaRelease.
  */
 import type { PageAllocator } from './page-alloc';
 

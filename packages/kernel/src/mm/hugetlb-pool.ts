@@ -277,6 +277,27 @@ export class HugetlbPools {
     return h.persistent;
   }
 
+  /**
+   * addFreshFolio - grow the @size pool by one huge page assembled at run time
+   * (prep_new_hugetlb_folio + enqueue_hugetlb_folio after alloc_fresh_hugetlb_folio): @head is the
+   * first of 2^order pages taken off the buddy, as a compound block from allocPages or as a
+   * contiguous range from alloc_contig_range (every page refcount 1). It becomes a free hugetlb
+   * folio on its node's free list. Released like any pool page: setNrHugepages shrinking the pool.
+   *
+   * Throws RangeError when @head is not aligned to the size or its range is outside memory.
+   */
+  addFreshFolio(size: HugepageSize, head: number): void {
+    const h = this.hstates[size];
+    if (!Number.isInteger(head) || head < 0 || head % h.nrPages !== 0 || head + h.nrPages > this.alloc.maxPfn)
+      throw new RangeError(`addFreshFolio: pfn ${head} is not a ${size} page`);
+    this.prepGigantic(head, h.order);
+    this.alloc.frames.refcount.fill(0, head, head + h.nrPages);
+    const nid = this.alloc.nodeOf(head);
+    h.nr++;
+    h.nrNode[nid]++;
+    this.enqueue(h, head, nid);
+  }
+
   /** isHugetlbFolio - whether @pfn belongs to a hugetlb folio (PageHuge of its head). */
   isHugetlbFolio(pfn: number): boolean {
     const f = this.alloc.frames;
@@ -350,10 +371,9 @@ export class HugetlbPools {
     h.freeNode[nid]++;
   }
 
-  /** Make the memblock range at @head a free 1 GiB hugetlb folio (prep_compound_gigantic_folio). */
-  private prepGigantic(head: number): void {
+  /** Make the range at @head a free hugetlb folio of @order (prep_compound_gigantic_folio). */
+  private prepGigantic(head: number, order: number = HUGETLB_ORDER['1GiB']): void {
     const f = this.alloc.frames;
-    const order = HUGETLB_ORDER['1GiB'];
     f.flags[head] = PG_hugetlb | PG_head;
     f.setOrder(head, order);
     const end = head + 2 ** order;

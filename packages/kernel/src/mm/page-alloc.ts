@@ -965,7 +965,13 @@ export class PageAllocator {
    * zone above it, a high-order allocation that may not compact itself wakes kcompactd instead
    * (wakeup_kswapd's balanced-node case).
    */
-  private wakeAllKswapds(order: number, zonelist: Zone[], pref: number, thisNode: boolean, gfp: number): void {
+  private wakeAllKswapds(
+    order: number,
+    zonelist: Zone[],
+    pref: number,
+    thisNode: boolean,
+    gfp: number,
+  ): void {
     const h = this.hooks;
     if (!h.wakeKswapd && !h.wakeKcompactd) return;
     for (let i = 0; i < zonelist.length; i++) {

@@ -1,15 +1,22 @@
 import { container as rootContainer, type DependencyContainer } from 'tsyringe';
-import { KernelError, SyscallError } from '../uapi/errno';
+import { ERRNO, KernelError, SyscallError } from '../uapi/errno';
 import { DeviceCore } from '../base/device-core';
 import type { MiscDevice } from '../base/misc';
 import { checkBuddyInvariants } from '../mm/buddy-check';
+import { cmaRelease as cmaReleaseRange, type CmaArea } from '../mm/cma';
+import { compactMemory, initCompaction } from '../mm/compaction';
+import { cmaAllocBytes } from '../mm/contig-alloc';
+import { allocHugetlbPoolPage } from '../mm/hugetlb-alloc';
+import { memoryHotplugConfig, offlinePages } from '../mm/memory-hotplug';
 import { checkMmInvariants, type ExtraRefs } from '../mm/debug-vm';
 import type { ForkCowMode } from '../mm/fork';
-import { formatBytes } from '../mm/memory-size';
+import { formatBytes, parseMemorySize } from '../mm/memory-size';
 import { MM_COST_DEFAULTS, tunableValues, type MmCosts, type MmSysctl } from '../mm/mm-config';
 import { MmCore } from '../mm/mm-core';
 import { PageAllocator } from '../mm/page-alloc';
 import type { HugetlbPools } from '../mm/hugetlb-pool';
+import type { HugepageSize } from '../mm/phys-types';
+import { PAGE_SIZE } from '../uapi/mman';
 import { registerFsSyscalls } from '../proc/fs-syscalls';
 import { registerMmSyscalls } from '../proc/mm-syscalls';
 import { PidAllocator } from '../proc/pid';
@@ -60,6 +67,9 @@ export class Kernel implements ProcessHost {
   private readonly realized: Realizable[] = [];
   private readonly invariantChecks: Array<[string, InvariantCheck]> = [];
   private readonly refSources: Array<(refs: ExtraRefs) => void> = [];
+  /** CMA allocations cmaAlloc made and keeps, oldest first. */
+  private readonly cmaHeld: Array<{ area: CmaArea; pfn: number; nrPages: number }> = [];
+  private cmaRefSourceAdded = false;
 
   /** @internal use createKernel(). */
   constructor(opts: KernelOptions = {}) {
@@ -258,6 +268,93 @@ export class Kernel implements ProcessHost {
     }
     for (const mm of this.mmCore.mms) if (!liveMms.has(mm)) out.push(`mm ${mm.id} outlived its process`);
     return out;
+  }
+
+  // ---- physical memory: CMA, run-time huge pages, offlining, compaction ----
+
+  /**
+   * cmaAlloc - allocate @bytes (a number, or a size such as '16MiB') of physically contiguous
+   * memory from CMA and keep it, as a camera or display driver's dma_alloc_coherent does
+   * (cma_alloc): movable pages the buddy lent to the area are migrated away first. Counts
+   * cma_alloc_success or cma_alloc_fail.
+   *
+   * Return: true when allocated; false when no CMA area has room or every candidate range kept a
+   * busy page (a pinned or unmovable one: cma_alloc's -EBUSY). Released by cmaRelease(). Throws
+   * RangeError for a size that is not positive.
+   */
+  cmaAlloc(bytes: number | string): boolean {
+    const n = parseMemorySize(bytes);
+    if (!(n > 0)) throw new RangeError(`cmaAlloc: size must be positive, got ${String(bytes)}`);
+    const r = cmaAllocBytes(this.mmCore, n);
+    if (!r.ok || r.area === undefined || r.pfn === undefined) return false;
+    this.cmaHeld.push({ area: r.area, pfn: r.pfn, nrPages: r.nrPages });
+    if (!this.cmaRefSourceAdded) {
+      this.cmaRefSourceAdded = true;
+      // The driver's reference on each page it holds.
+      this.addRefSource((refs) => {
+        for (const a of this.cmaHeld)
+          for (let p = a.pfn; p < a.pfn + a.nrPages; p++) refs.set(p, (refs.get(p) ?? 0) + 1);
+      });
+    }
+    return true;
+  }
+
+  /**
+   * cmaRelease - give back CMA allocations cmaAlloc made (cma_release): the one at @index (0 = the
+   * oldest still held), or all of them when @index is omitted.
+   *
+   * Return: the number of allocations released (0 when none is held at @index).
+   */
+  cmaRelease(index?: number): number {
+    if (index !== undefined && !(Number.isInteger(index) && index >= 0)) return 0;
+    const take = index === undefined ? this.cmaHeld.splice(0) : this.cmaHeld.splice(index, 1);
+    for (const a of take) cmaReleaseRange(this.phys, a.area, a.pfn, a.nrPages);
+    return take.length;
+  }
+
+  /**
+   * allocHugepage - grow the hugetlb pool of @size by one page assembled at run time, on @node or
+   * on each node in turn (echo N+1 > nr_hugepages): a 2 MiB page by an order-9 allocation that may
+   * compact, a 1 GiB page by alloc_contig_range over 1 GiB-aligned ranges of ZONE_NORMAL and
+   * ZONE_DMA32. Sets up compaction (initCompaction) if nothing did yet.
+   *
+   * Return: true when the pool grew. Released by shrinking the pool (hugetlb.setNrHugepages).
+   * Throws RangeError for a node that does not exist.
+   */
+  allocHugepage(size: HugepageSize, node?: number): boolean {
+    initCompaction(this.mmCore);
+    return allocHugetlbPoolPage(this.mmCore, size, node).ok;
+  }
+
+  /**
+   * offlineMemory - take @bytes of node @node's memory, from byte offset @start of the node,
+   * offline (echo offline > /sys/devices/system/memory/memoryN/state): both must be whole 128 MiB
+   * memory blocks. Everything movable is migrated away (to other nodes when there are any). A
+   * pinned page in the range keeps the kernel retrying; svasim gives up after @opts.timeoutNs of
+   * simulated time (-ETIMEDOUT) or, without one, after memoryHotplugConfig().offlineGiveUpNs
+   * (-EBUSY), logging "memory offlining [mem ...] failed due to ...".
+   *
+   * Return: 0 (offline, or already offline), -EINVAL (no such node, not block-aligned, beyond the
+   * node, across zones), -EBUSY (an unmovable page, or no progress), -ETIMEDOUT.
+   */
+  offlineMemory(node: number, start: number, bytes: number, opts: { timeoutNs?: number } = {}): number {
+    const nd = this.phys.nodes[node];
+    const block = memoryHotplugConfig(this.mmCore).memoryBlockBytes;
+    if (!nd || !Number.isInteger(start) || !Number.isInteger(bytes)) return -ERRNO.EINVAL;
+    if (start < 0 || bytes <= 0 || start % block !== 0 || bytes % block !== 0) return -ERRNO.EINVAL;
+    if ((start + bytes) / PAGE_SIZE > nd.spannedPages) return -ERRNO.EINVAL;
+    return offlinePages(this.mmCore, nd.startPfn + start / PAGE_SIZE, bytes / PAGE_SIZE, {
+      timeoutNs: opts.timeoutNs,
+    });
+  }
+
+  /**
+   * compactMemory - compact every zone of every node completely (echo 1 >
+   * /proc/sys/vm/compact_memory). Pinned pages stay where they are; the work is charged to the
+   * current task, if any.
+   */
+  compactMemory(): void {
+    compactMemory(this.mmCore);
   }
 
   // ---- plugins, sysfs, syscalls ----
