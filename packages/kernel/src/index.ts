@@ -5,6 +5,7 @@ export * from './uapi';
 export * from './sim';
 export * from './mm';
 export * from './gup';
+export * from './mmu-notifier';
 export * from './fs';
 export * from './base';
 export * from './proc';

@@ -216,7 +216,8 @@ describe('NUMA balancing', () => {
   it('marks at most scan_size per scan (huge-page aligned) and resumes where it stopped', () => {
     // 4 KiB pages only: huge PMDs are not hinted (see docs/mm.md).
     const k = twoNodes({ transparent_hugepage: 'never' });
-    initNumaBalancing(k.mmCore, { config: { scanSizeMb: 1 } });
+    initNumaBalancing(k.mmCore); // already started by the kernel: tune the live config
+    numaBalancingConfig(k.mmCore)!.scanSizeMb = 1;
     const p = k.spawn({ node: 1 });
     const base = 0x40000000; // 2 MiB aligned
     const a = p.mmap(1024 * PAGE_SIZE, { addr: base });

@@ -5,6 +5,11 @@ import type { MiscDevice } from '../base/misc';
 import { checkBuddyInvariants } from '../mm/buddy-check';
 import { cmaRelease as cmaReleaseRange, type CmaArea } from '../mm/cma';
 import { compactMemory, initCompaction } from '../mm/compaction';
+import { initKhugepaged } from '../mm/khugepaged';
+import { initNumaBalancing } from '../mm/numa-balancing';
+import { initReclaim } from '../mm/reclaim';
+import { gupAttach } from '../gup/pin-tracker';
+import { registerGupTest } from '../fs/gup-test';
 import { cmaAllocBytes } from '../mm/contig-alloc';
 import { allocHugetlbPoolPage } from '../mm/hugetlb-alloc';
 import { memoryHotplugConfig, offlinePages } from '../mm/memory-hotplug';
@@ -119,6 +124,22 @@ export class Kernel implements ProcessHost {
       return checkMmInvariants(this.mmCore, refs);
     });
     this.addInvariantCheck('proc', () => this.checkProcesses());
+    this.startSubsystems();
+  }
+
+  /**
+   * Start the mm subsystems layered on the core, each idempotent per MmCore: GUP bookkeeping and
+   * the gup_test device, reclaim with kswapd and swap, compaction with kcompactd, khugepaged,
+   * and NUMA balancing (which only scans on machines with more than one node). Their daemons run
+   * as background events, so an idle machine stays idle.
+   */
+  private startSubsystems(): void {
+    gupAttach(this.mmCore, this);
+    registerGupTest(this.devices, this.mmCore);
+    initReclaim(this.mmCore, { swap: this.options.swap });
+    initCompaction(this.mmCore);
+    initKhugepaged(this.mmCore);
+    initNumaBalancing(this.mmCore, { chargeScan: (mm, ns) => this.processes.get(mm.ownerPid)?.charge(ns) });
   }
 
   private registerServices(): void {
