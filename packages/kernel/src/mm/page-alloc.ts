@@ -1152,7 +1152,7 @@ function lastByte(endPfn: number): string {
  */
 function canStealFallback(order: number, startMt: number): boolean {
   if (order >= PAGEBLOCK_ORDER) return true;
-  return order >= PAGEBLOCK_ORDER / 2 || startMt === MIGRATE_RECLAIMABLE || startMt === MIGRATE_UNMOVABLE;
+  return order >= PAGEBLOCK_ORDER >> 1 || startMt === MIGRATE_RECLAIMABLE || startMt === MIGRATE_UNMOVABLE;
 }
 
 /** expand: split a block of order @high at @pfn down to @low, freeing the upper halves. */

@@ -59,7 +59,8 @@ export function rmapWalk(core: MmCore, head: number, fn: (vma: VmAreaStruct, va:
   } else return;
   // A large anonymous folio (THP) may be PMD-mapped, or PTE-mapped page by page after a split.
   const nr = flags & PG_hugetlb ? 1 : 1 << f.getOrder(head);
-  for (const vma of [...vmas]) {
+  // Callbacks never add or remove VMAs, so the set is walked in place (no copy per walk).
+  for (const vma of vmas) {
     const base = vaOf(vma);
     const pt = vma.mm.pgtable;
     if (nr === 1) {
