@@ -6,6 +6,8 @@ export * from './sim';
 export * from './mm';
 export * from './gup';
 export * from './mmu-notifier';
+export * from './iommu';
+export * from './uacce';
 export * from './fs';
 export * from './base';
 export * from './proc';

@@ -11,7 +11,7 @@ import { emptyMigrateStats, isolateLruFolio, migratePages, putbackMovableFolio }
 import { MIGRATE_SYNC, MR_LONGTERM_PIN, type NewFolioFn } from '../mm/migrate-types';
 import type { MmCore, PhysAllocator } from '../mm/mm-core';
 import { PG_hugetlb, PG_isolated, PG_tail } from '../mm/page-flags';
-import { FOLL_PIN } from './foll-flags';
+import { FOLL_LONGTERM, FOLL_PIN } from './foll-flags';
 import { gupState } from './pin-tracker';
 
 /** folioIsLongtermPinnable - see pinnable.ts (re-exported: the long-term rules live here). */
@@ -137,10 +137,12 @@ export function checkAndMigrateMovablePages(
   if (isolated.length === 0) return 0;
 
   // The pins are unexpected references to migration: drop them all (isolation keeps the folios).
+  // They are this call's own long-term pins: the tracker must not leave them counted as long-term
+  // on a folio that still holds someone else's short-term pin.
   for (let i = 0; i < n; i++) {
     const p = pages[off + i];
     if (p < 0) continue;
-    st.putFolio(headOf(core, p), 1, FOLL_PIN);
+    st.putFolio(headOf(core, p), 1, FOLL_PIN | FOLL_LONGTERM);
     pages[off + i] = -1;
   }
   const stats = emptyMigrateStats();

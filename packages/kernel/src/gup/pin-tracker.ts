@@ -156,6 +156,9 @@ export class GupState {
    * references) on the folio headed by `head` (gup_put_folio). The zero page's pins are not
    * counted, so they are ignored. The last reference frees the folio. Releasing more than GUP
    * holds WARNs (rate-limited dmesg) and releases only what is held, so counts never go wrong.
+   * FOLL_PIN | FOLL_LONGTERM says the caller knows it releases long-term pins it took itself (the
+   * FOLL_LONGTERM loop dropping its own pins): the long-term count drops with them, where a plain
+   * FOLL_PIN release keeps assuming the long-term pins go last.
    * Returns the number of references released.
    */
   putFolio(head: number, refs: number, flags: number): number {
@@ -178,6 +181,7 @@ export class GupState {
     c[o + field] -= refs;
     let dec = refs;
     if (pin) {
+      if (flags & FOLL_LONGTERM) c[o + LONGTERM] -= Math.min(refs, c[o + LONGTERM]);
       if (c[o + LONGTERM] > c[o + PINS]) c[o + LONGTERM] = c[o + PINS];
       this.pinnedPages -= refs;
       this.core.vmstat.inc(VM.nr_foll_pin_released, refs);

@@ -99,7 +99,10 @@ export interface IommuProfile {
 }
 
 /** The fields of an IommuProfile that are figures (everything but its name, description and sources). */
-export type IommuProfileFigure = Exclude<keyof IommuProfile, 'name' | 'description' | 'sources' | 'figureSources'>;
+export type IommuProfileFigure = Exclude<
+  keyof IommuProfile,
+  'name' | 'description' | 'sources' | 'figureSources'
+>;
 
 /**
  * The address space a translation walks: an SVA bond's mm (by PASID) or a DMA domain's IOVA

@@ -10,6 +10,14 @@ import { initNumaBalancing } from '../mm/numa-balancing';
 import { initReclaim } from '../mm/reclaim';
 import { gupAttach } from '../gup/pin-tracker';
 import { registerGupTest } from '../fs/gup-test';
+import { CpuSet } from '../sim/cpus';
+import { initIommu, IOMMU, type Iommu } from '../iommu/iommu';
+import type { IommuDevice } from '../iommu/iommu-device';
+import { IopfQueue } from '../iommu/iopf';
+import { checkIommuInvariants } from '../iommu/iommu-check';
+import { iommuSvaFindBinding, iommuSvaOps } from '../iommu/sva';
+import { UacceCore } from '../uacce/core';
+import { UACCE_CORE } from '../uacce/tokens';
 import { cmaAllocBytes } from '../mm/contig-alloc';
 import { allocHugetlbPoolPage } from '../mm/hugetlb-alloc';
 import { memoryHotplugConfig, offlinePages } from '../mm/memory-hotplug';
@@ -66,6 +74,14 @@ export class Kernel implements ProcessHost {
   readonly cpus: number;
   readonly sysctl: MmSysctl;
   readonly costs: MmCosts;
+  /** The simulated CPUs kernel work (the iopf workqueue's kworkers) runs on. */
+  readonly cpuSet: CpuSet;
+  /** The IOMMU (profile from options.iommu.profile), its SVA bonds, caches and DMA domains. */
+  readonly iommu: Iommu;
+  /** The IO page fault queue of the IOMMU: page requests, interrupts, the iopf workqueue. */
+  readonly iopf: IopfQueue<IommuDevice>;
+  /** The uacce framework: accelerator devices register here (uacceAlloc/uacceRegister). */
+  readonly uacce: UacceCore;
   private readonly processes = new Map<number, Process>();
   private currentProcess: Process | null = null;
   private readonly loaded = new Map<string, { plugin: Plugin; instance: unknown }>();
@@ -125,6 +141,24 @@ export class Kernel implements ProcessHost {
     });
     this.addInvariantCheck('proc', () => this.checkProcesses());
     this.startSubsystems();
+    this.cpuSet = new CpuSet(this.scheduler, this.cpus);
+    this.iommu = initIommu(this.mmCore, { profile: this.options.iommuProfile });
+    this.iopf = new IopfQueue<IommuDevice>({
+      name: 'smmu',
+      scheduler: this.scheduler,
+      cpus: this.cpuSet,
+      profile: this.iommu.profile,
+      rng: this.rng,
+      vmstat: this.counters,
+      dmesg: this.log,
+      devName: (d) => d.name,
+      resolveMm: (dev, pasid) => iommuSvaFindBinding(dev, pasid)?.mm ?? null,
+    });
+    this.uacce = new UacceCore(this.devices, this.mmCore, iommuSvaOps(this.iommu));
+    this.container.registerInstance(IOMMU, this.iommu);
+    this.container.registerInstance(UACCE_CORE, this.uacce);
+    this.addInvariantCheck('iommu', () => checkIommuInvariants(this.iommu));
+    this.addInvariantCheck('uacce', () => this.uacce.checkInvariants());
   }
 
   /**

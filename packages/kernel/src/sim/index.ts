@@ -8,3 +8,4 @@ export * from './dmesg';
 export * from './trace-events';
 export * from './tracepoints';
 export * from './tokens';
+export * from './cpus';

@@ -66,6 +66,9 @@ function toy(o: ToyOptions = {}) {
   const k = createKernel({ memory: { nodes: [{ size: '128MiB' }] } });
   kernels.push(k);
   const sva = o.sva ?? new FakeUacceSvaOps();
+  // The kernel starts a UacceCore wired to its IOMMU; these tests want their own options and a
+  // fake SVA, so retire the kernel's first (it has no devices yet).
+  expect(k.uacce.exit()).toBe(0);
   const core = new UacceCore(k.devices, k.mmCore, sva, o.core);
   k.addInvariantCheck('uacce', () => core.checkInvariants());
   const qpNum = o.qpNum ?? 4;

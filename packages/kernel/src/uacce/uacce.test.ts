@@ -18,6 +18,9 @@ const kernels: Kernel[] = [];
 function boot(opts: UacceCoreOptions = {}, sva = new FakeUacceSvaOps()) {
   const k = createKernel({ memory: { nodes: [{ size: '128MiB' }] } });
   kernels.push(k);
+  // The kernel starts a UacceCore wired to its IOMMU; these tests want their own options and a
+  // fake SVA, so retire the kernel's first (it has no devices yet).
+  expect(k.uacce.exit()).toBe(0);
   const core = new UacceCore(k.devices, k.mmCore, sva, opts);
   k.addInvariantCheck('uacce', () => core.checkInvariants());
   return { k, core, sva };
