@@ -2,6 +2,7 @@ import type { Benchmark } from '../benchmark';
 import { compactionBenchmark } from './compaction';
 import { eventsBenchmark } from './events';
 import { gupBenchmark } from './gup';
+import { iommuBenchmark } from './iommu';
 import { mmBenchmark } from './mm';
 
 /** BENCHMARKS - every benchmark module, in run order: add a module with one line. */
@@ -10,4 +11,5 @@ export const BENCHMARKS: readonly Benchmark[] = [
   mmBenchmark,
   gupBenchmark,
   compactionBenchmark,
+  iommuBenchmark,
 ];
