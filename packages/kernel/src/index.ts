@@ -12,3 +12,4 @@ export * from './fs';
 export * from './base';
 export * from './proc';
 export * from './plugin';
+export * from './accel';

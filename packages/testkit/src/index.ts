@@ -1,0 +1,2 @@
+export * from './memcpy-accel';
+export * from './fuzz';
