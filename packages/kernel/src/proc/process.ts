@@ -87,9 +87,13 @@ export class Process implements ProcessContext {
   /** The task running this process's workload, if one is bound (run()). */
   task: Task | null = null;
 
-  /** @internal use Kernel.spawn or fork(). */
+  /**
+   * @internal use Kernel.spawn or fork().
+   * @param host the kernel running this process (public so that user-space libraries can find
+   *   the kernel of a process they are handed, as a real library finds it through its syscalls).
+   */
   constructor(
-    private readonly host: ProcessHost,
+    readonly host: ProcessHost,
     init: {
       pid: number;
       name: string;
