@@ -122,6 +122,23 @@ export class Vfs {
     return 0;
   }
 
+  /**
+   * chmod - set the permission bits of the node at `path` (chmod_common / notify_change): only its
+   * owner (by effective uid) or a holder of CAP_FOWNER may. The file type bits are kept.
+   * Returns 0, or -ENOENT, -EISDIR (directories have no inode here), -EPERM, -EINVAL (a mode
+   * outside 0..0o7777), or a parsePath error.
+   */
+  chmod(current: Current, path: string, mode: number): number {
+    if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) return -ERRNO.EINVAL;
+    const r = this.resolve(path);
+    if (typeof r === 'number') return r;
+    if (r.kind === 'dir') return -ERRNO.EISDIR;
+    const inode = r.inode;
+    if (current.cred.euid !== inode.uid && !current.cred.capable('CAP_FOWNER')) return -ERRNO.EPERM;
+    inode.mode = (inode.mode & ~0o7777) | mode;
+    return 0;
+  }
+
   /** lookup - the inode at `path`, or undefined (missing, a directory, or an invalid path). */
   lookup(path: string): Inode | undefined {
     const r = this.resolve(path);

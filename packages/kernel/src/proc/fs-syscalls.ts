@@ -7,9 +7,10 @@ import type { Current } from './current';
 import type { SyscallTable } from './syscall-table';
 
 /**
- * registerFsSyscalls - open, close, ioctl and poll on the kernel's VFS.
+ * registerFsSyscalls - open, close, ioctl, poll and chmod on the kernel's VFS.
  * open(path, flags) -> fd; close(fd); ioctl(fd, cmd, arg); poll(fd) -> revents (POLLNVAL for a
- * bad fd, as poll(2) reports it, rather than an error).
+ * bad fd, as poll(2) reports it, rather than an error); chmod(path, mode) (what a udev rule does
+ * to let an unprivileged user open an accelerator's /dev node).
  */
 export function registerFsSyscalls(table: SyscallTable, devices: DeviceCore): void {
   table.register('open', (current, path, flags) => {
@@ -27,6 +28,10 @@ export function registerFsSyscalls(table: SyscallTable, devices: DeviceCore): vo
     const file = current.files.get(fd as number);
     if (!file) return POLLNVAL;
     return vfsPoll(file, current);
+  });
+  table.register('chmod', (current, path, mode) => {
+    if (typeof path !== 'string') return -ERRNO.EFAULT;
+    return devices.vfs.chmod(current, path, mode as number);
   });
   table.register('getpid', (current) => current.pid);
 }

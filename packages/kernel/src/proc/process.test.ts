@@ -1344,6 +1344,27 @@ describe('files and devices', () => {
     expect(root.poll(fd)).not.toBe(POLLNVAL);
   });
 
+  it('chmod as a udev rule would: root opens a node to everyone; only the owner or CAP_FOWNER may', () => {
+    const k = boot();
+    device(k, {});
+    const user = spawn(k, { uid: 1000 });
+    expectErrno(() => user.chmod('/dev/testdev', 0o666), 'EPERM', 'chmod');
+    const root = spawn(k);
+    root.chmod('/dev/testdev', 0o666);
+    expect(k.devices.vfs.lookup('/dev/testdev')!.mode & 0o7777).toBe(0o666);
+    expect(user.open('/dev/testdev', O_RDWR)).toBeGreaterThanOrEqual(0);
+    const fowner = spawn(k, { uid: 1001, caps: ['CAP_FOWNER'] });
+    fowner.chmod('/dev/testdev', 0o600);
+    expectErrno(() => user.open('/dev/testdev'), 'EACCES', 'open');
+    // The file type stays a character device whatever the mode says.
+    expect(k.devices.vfs.lookup('/dev/testdev')!.mode & ~0o7777).not.toBe(0);
+    for (const bad of [-1, 0o10000, 1.5, NaN])
+      expectErrno(() => root.chmod('/dev/testdev', bad), 'EINVAL', 'chmod');
+    expectErrno(() => root.chmod('/dev/nothere', 0o666), 'ENOENT', 'chmod');
+    expectErrno(() => root.chmod('/dev', 0o666), 'EISDIR', 'chmod');
+    expectErrno(() => root.syscall('chmod', 42, 0o666), 'EFAULT', 'chmod');
+  });
+
   it('ioctl without a handler is ENOTTY; mmap without an mmap op is ENODEV', () => {
     const { k, p } = setup();
     device(k, {});

@@ -231,6 +231,11 @@ export class Process implements ProcessContext {
     return this.syscall('open', path, flags);
   }
 
+  /** chmod - set a node's permission bits (owner or CAP_FOWNER; EPERM otherwise). */
+  chmod(path: string, mode: number): void {
+    this.syscall('chmod', path, mode);
+  }
+
   /** close - close an fd. */
   close(fd: number): void {
     this.syscall('close', fd);

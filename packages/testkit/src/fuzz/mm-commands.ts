@@ -14,10 +14,10 @@ import {
   PROT_NONE,
   PROT_READ,
   PROT_WRITE,
-  SyscallError,
   type Kernel,
   type Process,
 } from '@svasim/kernel';
+import { UNMAPPED, check, errnoOf, expectCode, pageOf, pick, slotOf } from './fuzz-helpers';
 import { MmModel, type PageModel, type ProcModel } from './mm-model';
 
 /** The system under test: a kernel and its processes by slot (null once exited). */
@@ -30,41 +30,6 @@ type Cmd = fc.Command<MmModel, MmReal>;
 
 /** The most live processes a sequence keeps (fork is skipped beyond it). */
 export const MAX_PROCS = 4;
-/** An address nothing is ever mapped at (below the mmap area, above mmap_min_addr). */
-const UNMAPPED = 0x40000000;
-
-function errnoOf(fn: () => void): string {
-  try {
-    fn();
-    return 'OK';
-  } catch (e) {
-    if (e instanceof SyscallError) return e.code;
-    throw e;
-  }
-}
-
-function check(real: MmReal, what: string): void {
-  const v = real.kernel.checkInvariants();
-  if (v.length) throw new Error(`invariants broken after ${what}:\n  ${v.slice(0, 10).join('\n  ')}`);
-}
-
-function expectCode(got: string, want: string, what: string): void {
-  if (got !== want) throw new Error(`${what}: expected ${want}, got ${got}`);
-}
-
-/** Pick a live process slot from a generated number. */
-function slotOf(m: MmModel, pick: number): number {
-  const live = m.live();
-  return live[pick % live.length];
-}
-
-/** Pick a mapped page (or the unmapped probe address when nothing is mapped). */
-function pageOf(p: ProcModel, pick: number): number {
-  if (p.pages.size === 0) return UNMAPPED;
-  const vas = [...p.pages.keys()].sort((a, b) => a - b);
-  return vas[pick % vas.length];
-}
-
 class MmapCmd implements Cmd {
   constructor(
     readonly pick: number,
@@ -265,6 +230,7 @@ class ForkCmd implements Cmd {
     }
     m.procs.push(cm);
     r.procs.push(child);
+    m.forked(slot, m.procs.length - 1);
     check(r, this.toString());
   }
   toString = () => `fork(p${this.pick})`;
@@ -278,6 +244,7 @@ class ExitCmd implements Cmd {
     r.procs[slot]!.exit();
     r.procs[slot] = null;
     m.procs[slot] = null;
+    m.exited(slot);
     check(r, this.toString());
   }
   toString = () => `exit(p${this.pick})`;
@@ -337,7 +304,6 @@ class ReadCmd implements Cmd {
   toString = () => `read(p${this.pick}, page ${this.page})`;
 }
 
-const pick = fc.nat({ max: 1_000_000 });
 const npages = fc.integer({ min: 1, max: 6 });
 /** Mostly small mappings; now and then a 2 MiB one, which gets a transparent huge page. */
 const mmapPages = fc.oneof({ weight: 12, arbitrary: npages }, { weight: 1, arbitrary: fc.constant(512) });

@@ -38,6 +38,15 @@ export class MmModel {
     return id;
   }
 
+  /**
+   * forked - the process in `parent` forked into `child` (called after the pages are copied).
+   * A hook for models that track more per process than memory (open files, queues).
+   */
+  forked(_parent: number, _child: number): void {}
+
+  /** exited - the process in `slot` exited (called after its slot is cleared). */
+  exited(_slot: number): void {}
+
   /** Live process slots. */
   live(): number[] {
     const out: number[] = [];

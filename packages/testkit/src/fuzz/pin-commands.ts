@@ -18,7 +18,6 @@ import {
   SCAN_PAGE_COUNT,
   SCAN_PAGE_RO,
   SCAN_SUCCEED,
-  SyscallError,
   __GFP_COMP,
   collapseHugePage,
   emptyMigrateStats,
@@ -32,14 +31,23 @@ import {
   type MmCore,
   type Process,
 } from '@svasim/kernel';
+import {
+  UNMAPPED,
+  check,
+  errnoOf,
+  expectCode,
+  firstDiff,
+  hex,
+  pageOf,
+  pick,
+  sameBytes,
+  slotOf,
+} from './fuzz-helpers';
 import { mmCommands, type MmReal } from './mm-commands';
 import type { MmModel, PageModel, ProcModel } from './mm-model';
 import { PinModel, type PinSet, type PinnedPage } from './pin-model';
 
 type Cmd = fc.Command<PinModel, MmReal>;
-
-/** An address nothing is ever mapped at (the same probe address mm-commands uses). */
-const UNMAPPED = 0x40000000;
 
 /**
  * How often the interesting outcomes happened, summed over every sequence of a run: the test
@@ -83,38 +91,6 @@ export const pinFuzzCoverage: PinFuzzCoverage = {
   freedByUnpin: 0,
 };
 
-function errnoOf(fn: () => void): string {
-  try {
-    fn();
-    return 'OK';
-  } catch (e) {
-    if (e instanceof SyscallError) return e.code;
-    throw e;
-  }
-}
-
-function check(real: MmReal, what: string): void {
-  const v = real.kernel.checkInvariants();
-  if (v.length) throw new Error(`invariants broken after ${what}:\n  ${v.slice(0, 10).join('\n  ')}`);
-}
-
-function expectCode(got: string, want: string, what: string): void {
-  if (got !== want) throw new Error(`${what}: expected ${want}, got ${got}`);
-}
-
-function slotOf(m: MmModel, pick: number): number {
-  const live = m.live();
-  return live[pick % live.length];
-}
-
-function pageOf(p: ProcModel, pick: number): number {
-  if (p.pages.size === 0) return UNMAPPED;
-  const vas = [...p.pages.keys()].sort((a, b) => a - b);
-  return vas[pick % vas.length];
-}
-
-const hex = (n: number) => `0x${n.toString(16)}`;
-
 /** May a FOLL_LONGTERM pin stay on `pfn`: not in ZONE_MOVABLE, not in a CMA or isolated pageblock. */
 function longtermPinnable(k: Kernel, pfn: number): boolean {
   const p = k.phys.placement(pfn);
@@ -126,23 +102,6 @@ function pinnedHeads(m: PinModel, core: MmCore): Set<number> {
   const out = new Set<number>();
   for (const [, pp] of m.countedPins()) out.add(folioHead(core, pp.pfn));
   return out;
-}
-
-/** The first index where two pages differ (`got` undefined reads as zeroes), or -1. */
-function firstDiff(got: Uint8Array | undefined, want: Uint8Array): number {
-  const n = want.length;
-  if (!got) {
-    for (let i = 0; i < n; i++) if (want[i] !== 0) return i;
-    return -1;
-  }
-  for (let i = 0; i < n; i++) if (got[i] !== want[i]) return i;
-  return -1;
-}
-
-function sameBytes(core: MmCore, pfn: number, want: Uint8Array, what: string): void {
-  const got = core.data.view(pfn);
-  const i = firstDiff(got, want);
-  if (i >= 0) throw new Error(`${what}: pfn ${pfn} byte ${i} is ${got ? got[i] : 0}, expected ${want[i]}`);
 }
 
 /**
@@ -579,8 +538,6 @@ export class MmapHugeCmd implements Cmd {
   }
   toString = () => `mmap2M(p${this.pick}${this.huge ? ', MADV_HUGEPAGE' : ''}, write page ${this.touch})`;
 }
-
-const pick = fc.nat({ max: 1_000_000 });
 
 /**
  * pinCommands - the pinning commands alone: pin_user_pages (R/O or R/W, short- or long-term,
