@@ -23,6 +23,8 @@ import {
   ACCEL_DB_SQ_TAIL,
   ACCEL_QUEUE_CTRL,
   ACCEL_SQE,
+  ACCEL_SQE_F_STREAM,
+  ACCEL_SQE_F_STREAM_END,
   ERRNO,
   MAP_ANONYMOUS,
   MAP_POPULATE,
@@ -65,6 +67,11 @@ export interface AccelRequest {
   iv?: Uint8Array;
   /** Compression level or another per-op parameter. */
   level?: number;
+  /**
+   * Part of a stream (UADK's wd_do_comp_strm): the device carries state from one request of this
+   * context to the next until a request with `last: true` finishes it. Absent: stateless.
+   */
+  stream?: { last: boolean };
 }
 
 /** What a request completed with (API.md). */
@@ -458,9 +465,11 @@ export class AccelContext {
       if (iv.length) this.proc.write((ivAddr = base + MAX_KEY_LEN), iv);
     }
     const tag = ++this.nextTag;
+    const flags = req.stream ? ACCEL_SQE_F_STREAM | (req.stream.last ? ACCEL_SQE_F_STREAM_END : 0) : 0;
     const sqe = ACCEL_SQE.encode({
       op,
       alg,
+      flags,
       tag,
       src: req.src,
       dst: req.dst,

@@ -35,11 +35,11 @@ import {
   accelOpCode,
 } from './layout';
 
-/** A toy device: 'encrypt' XORs every byte with sqe.level; a key_len of 13 makes it throw. */
+/** A toy device: 'encrypt' XORs every byte with sqe.level; level 0x1313 makes it throw, 0x707 fail. */
 class XorAccel extends VirtualAccelerator {
   protected process(_op: string, src: Uint8Array, sqe: AccelSqe): AccelResult {
-    if (sqe.key_len === 13) throw new Error('engine bug');
-    if (sqe.key_len === 7) return { status: -ERRNO.EINVAL, produced: 0, output: src };
+    if (sqe.level === 0x1313) throw new Error('engine bug');
+    if (sqe.level === 0x707) return { status: -ERRNO.EINVAL, produced: 0, output: src };
     return { status: 0, produced: src.length, output: src.map((b) => b ^ sqe.level) };
   }
 }
@@ -209,8 +209,8 @@ describe('VirtualAccelerator', () => {
     q.submit({ ...sqe, op: 99 });
     q.submit({ ...sqe, flags: 1 });
     q.submit({ ...sqe, src_len: 2 << 20 });
-    q.submit({ ...sqe, key_len: 7 });
-    q.submit({ ...sqe, key_len: 13 });
+    q.submit({ ...sqe, level: 0x707 });
+    q.submit({ ...sqe, level: 0x1313 });
     q.submit({ ...sqe, dst_len: 8 });
     await k.runUntilIdle();
     const got = Array.from({ length: 7 }, () => q.reap()!.status);

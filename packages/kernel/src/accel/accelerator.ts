@@ -7,17 +7,22 @@
  *
  *   user writes accel_sqe into the SQ (DUS)  ->  32-bit store of sq_tail to the doorbell (MMIO)
  *   -> after timing.doorbellNs the queue fetches descriptors (while the CQ has room)
- *   -> a free engine DMA-reads src page by page through iommuTranslate (PASID + VA)
+ *   -> a free engine DMA-reads the key, the IV (when key_len / iv_len are set) and src, page by
+ *      page through iommuTranslate (PASID + VA)
  *        TRANSLATION_FAULT: a page request to kernel.iopf; SUCCESS -> retry after retryNs,
  *        INVALID/FAILURE -> the request completes -EFAULT (never hangs)
  *        TRANSLATION_ABORT: -EFAULT at once
- *   -> process(op, srcBytes, sqe) (the subclass: the operation on real bytes)
- *   -> service time perRequestNs + bytes / throughput
+ *   -> process(op, srcBytes, sqe, { key, iv, queue }) (the subclass: the operation on real bytes)
+ *   -> service time perRequestNs + bytes / throughput (or the result's serviceNs)
  *   -> DMA-write the output to dst the same way
  *   -> accel_cqe into the CQ, cq_tail advanced (poll sees it), optional interrupt callback.
  *
  * Data moves when the engine reaches a page in the model's event order; the translation times are
  * added before the next step. Subclasses implement process() and pass an AcceleratorConfig.
+ *
+ * Streams: a descriptor with ACCEL_SQE_F_STREAM continues state the device keeps per hardware
+ * queue (a compression stream spanning requests); such requests of one queue run one at a time
+ * and in order, and queueReset() tells the subclass when a queue changes hands.
  */
 import { Device } from '../base/device';
 import type { IommuDevice } from '../iommu/iommu-device';
@@ -46,6 +51,7 @@ import { PAGE_SIZE } from '../uapi/mman';
 import {
   ACCEL_CQE,
   ACCEL_DB_SQ_TAIL,
+  ACCEL_SQE_F_STREAM,
   ACCEL_OP_NAMES,
   ACCEL_QUEUE_CTRL,
   ACCEL_SQE,
@@ -69,6 +75,8 @@ export interface AccelTiming {
 export function accelServiceNs(t: AccelTiming, bytes: number): number {
   return Math.round(t.perRequestNs + (bytes * 1e9) / t.throughputBytesPerS);
 }
+
+const EMPTY = new Uint8Array(0);
 
 /** What a subclass passes to the VirtualAccelerator constructor. */
 export interface AcceleratorConfig {
@@ -97,6 +105,18 @@ export interface AcceleratorConfig {
   maxLen?: number;
   /** Page requests for one page before the request gives up with -EFAULT (default 8). */
   maxFaultRetries?: number;
+  /** ACCEL_SQE_F_* bits the device understands (default 0); others complete -EOPNOTSUPP. */
+  sqeFlags?: number;
+}
+
+/** What process() gets besides the source: the parameters the engine DMA-read and the queue. */
+export interface AccelRequestParams {
+  /** key_len bytes read from sqe.key (empty when key_len is 0). */
+  key: Uint8Array;
+  /** iv_len bytes read from sqe.iv (empty when iv_len is 0). */
+  iv: Uint8Array;
+  /** Index of the hardware queue the request came from (per-queue stream state is keyed by it). */
+  queue: number;
 }
 
 /** What process() returns: the operation's result on real bytes. */
@@ -109,6 +129,8 @@ export interface AccelResult {
   produced: number;
   /** The bytes to DMA to dst (its first `produced` bytes are written). */
   output: Uint8Array;
+  /** Engine busy time for this request, ns, when the timing model's formula does not fit the op. */
+  serviceNs?: number;
 }
 
 /** A decoded submission descriptor. */
@@ -153,6 +175,9 @@ interface Req {
   /** Page requests in a row for the current page. */
   retries: number;
   phase: 'queued' | 'read' | 'service' | 'write';
+  /** Read phase: the segments to read in order (key, iv, src) and the one being read. */
+  segs: Array<{ addr: number; buf: Uint8Array }>;
+  seg: number;
   off: number;
   src: Uint8Array;
   output: Uint8Array;
@@ -214,6 +239,7 @@ export abstract class VirtualAccelerator {
       ats: true,
       maxLen: 64 << 20,
       maxFaultRetries: 8,
+      sqeFlags: 0,
       ...config,
     });
     this.layout = accelDusLayout(this.config.ringDepth);
@@ -226,7 +252,18 @@ export abstract class VirtualAccelerator {
    * bytes read from the source buffer (src_len of them). Must not throw for bad input: return a
    * negative status (a throw completes the request -EIO).
    */
-  protected abstract process(op: string, src: Uint8Array, sqe: AccelSqe): AccelResult;
+  protected abstract process(
+    op: string,
+    src: Uint8Array,
+    sqe: AccelSqe,
+    params: AccelRequestParams,
+  ): AccelResult;
+
+  /**
+   * queueReset - hardware queue `index` was given to a new user or released: forget any state
+   * kept for it (an unfinished stream). The base keeps none.
+   */
+  protected queueReset(_index: number): void {}
 
   /** The device path, /dev/<name>-<id>, while realized. */
   get devPath(): string | null {
@@ -386,6 +423,7 @@ export abstract class VirtualAccelerator {
       ring.push(pfn);
     }
     Object.assign(h, { q, pasid, ring, started: false, sqHead: 0, sqTail: 0, cqTail: 0, inflight: 0 });
+    this.queueReset(h.index);
     this.writeCtrl(h);
     q.priv = h;
     return 0;
@@ -405,6 +443,7 @@ export abstract class VirtualAccelerator {
     h.q = null;
     h.started = false;
     q.priv = null;
+    this.queueReset(h.index);
   }
 
   private stopQueue(q: UacceQueue): void {
@@ -494,6 +533,8 @@ export abstract class VirtualAccelerator {
         faults: 0,
         retries: 0,
         phase: 'queued',
+        segs: [],
+        seg: 0,
         off: 0,
         src: new Uint8Array(0),
         output: new Uint8Array(0),
@@ -507,25 +548,44 @@ export abstract class VirtualAccelerator {
     this.dispatch();
   }
 
-  /** Give waiting requests to free engines, oldest first. */
+  /**
+   * Give waiting requests to free engines, oldest first; a stream request waits while an earlier
+   * stream request of its queue is on an engine (a stream's chunks go through in order).
+   */
   private dispatch(): void {
     for (let e = 0; e < this.engines.length && this.waiting.length; e++) {
       if (this.engines[e]) continue;
-      const r = this.waiting.shift()!;
+      const i = this.waiting.findIndex((w) => !this.streamBlocked(w));
+      if (i < 0) return;
+      const r = this.waiting.splice(i, 1)[0];
       this.engines[e] = r;
       r.engine = e;
       this.start(r);
     }
   }
 
+  private streamBlocked(w: Req): boolean {
+    if (!(w.sqe.flags & ACCEL_SQE_F_STREAM)) return false;
+    return this.engines.some(
+      (r) => r !== null && r.hwq === w.hwq && (r.sqe.flags & ACCEL_SQE_F_STREAM) !== 0,
+    );
+  }
+
   private start(r: Req): void {
     const s = r.sqe;
     const op = ACCEL_OP_NAMES[s.op];
-    if (!op || !this.config.ops.includes(op) || s.flags !== 0) return this.complete(r, -ERRNO.EOPNOTSUPP);
+    if (!op || !this.config.ops.includes(op) || (s.flags & ~this.config.sqeFlags) !== 0)
+      return this.complete(r, -ERRNO.EOPNOTSUPP);
     if (s.src_len > this.config.maxLen || s.dst_len > this.config.maxLen)
       return this.complete(r, -ERRNO.EINVAL);
     r.phase = 'read';
     r.src = new Uint8Array(s.src_len);
+    r.segs = [];
+    if (s.key_len > 0) r.segs.push({ addr: s.key, buf: new Uint8Array(s.key_len) });
+    if (s.iv_len > 0) r.segs.push({ addr: s.iv, buf: new Uint8Array(s.iv_len) });
+    r.segs.push({ addr: s.src, buf: r.src });
+    r.seg = 0;
+    r.off = 0;
     this.dmaStep(r);
   }
 
@@ -538,9 +598,10 @@ export abstract class VirtualAccelerator {
   private dmaStep(r: Req): void {
     if (r.done) return;
     const write = r.phase === 'write';
-    const base = write ? r.sqe.dst : r.sqe.src;
-    const buf = write ? r.output : r.src;
-    const len = write ? r.produced : r.src.length;
+    const seg = write ? null : r.segs[r.seg];
+    const base = seg ? seg.addr : r.sqe.dst;
+    const buf = seg ? seg.buf : r.output;
+    const len = seg ? seg.buf.length : r.produced;
     const idev = this.idev!;
     const mm = this.kernel.mmCore;
     let ns = 0;
@@ -569,6 +630,13 @@ export abstract class VirtualAccelerator {
       else mm.data.read(pfn, po, n, buf, r.off);
       r.off += n;
     }
+    if (!write && r.seg + 1 < r.segs.length) {
+      // The next segment of the read phase (key -> iv -> src) after this one's translations.
+      r.seg++;
+      r.off = 0;
+      this.kernel.scheduler.after(ns, this.onDma, r);
+      return;
+    }
     this.kernel.scheduler.after(ns, write ? this.onFinish : this.onReadDone, r);
   }
 
@@ -578,7 +646,7 @@ export abstract class VirtualAccelerator {
     r.faults++;
     this.stats.pageRequests++;
     const write = r.phase === 'write';
-    const va = (write ? r.sqe.dst : r.sqe.src) + r.off;
+    const va = (write ? r.sqe.dst : r.segs[r.seg].addr) + r.off;
     const iopf = this.kernel.iopf;
     iopf.reportPageRequest(
       this.idev!,
@@ -603,14 +671,22 @@ export abstract class VirtualAccelerator {
     if (r.done) return;
     let res: AccelResult;
     try {
-      res = this.process(ACCEL_OP_NAMES[r.sqe.op], r.src, r.sqe);
+      const params: AccelRequestParams = {
+        key: r.sqe.key_len > 0 ? r.segs[0].buf : EMPTY,
+        iv: r.sqe.iv_len > 0 ? r.segs[r.sqe.key_len > 0 ? 1 : 0].buf : EMPTY,
+        queue: r.hwq.index,
+      };
+      res = this.process(ACCEL_OP_NAMES[r.sqe.op], r.src, r.sqe, params);
     } catch {
       res = { status: -ERRNO.EIO, produced: 0, output: new Uint8Array(0) };
     }
     r.consumed = Math.min(res.consumed ?? r.src.length, r.src.length);
     r.produced = res.status < 0 ? 0 : Math.min(res.produced, res.output.length);
     r.output = res.output;
-    const busyNs = accelServiceNs(this.config.timing, Math.max(r.consumed, r.produced));
+    const busyNs =
+      res.serviceNs !== undefined && Number.isFinite(res.serviceNs) && res.serviceNs >= 0
+        ? Math.round(res.serviceNs)
+        : accelServiceNs(this.config.timing, Math.max(r.consumed, r.produced));
     if (res.status < 0) {
       this.kernel.scheduler.after(
         this.config.timing.perRequestNs,

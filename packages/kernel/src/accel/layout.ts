@@ -25,7 +25,7 @@ export const ACCEL_SQE = defineStruct('accel_sqe', [
   ['op', 'u16'],
   /** Driver-defined algorithm index (0 when the op has one algorithm). */
   ['alg', 'u16'],
-  /** ACCEL_SQE_F_* (none defined yet; must be 0). */
+  /** ACCEL_SQE_F_* bits (0 for a stateless request). */
   ['flags', 'u32'],
   /** Opaque, echoed in the completion. */
   ['tag', 'u64'],
@@ -68,6 +68,15 @@ export const ACCEL_QUEUE_CTRL = defineStruct('accel_queue_ctrl', [
   ['sq_depth', 'u32'],
   ['cq_depth', 'u32'],
 ] as const);
+
+/**
+ * ACCEL_SQE_F_STREAM - the descriptor is a chunk of a stream whose state the device keeps per
+ * hardware queue (e.g. one deflate stream over many requests). A device that accepts it runs a
+ * queue's stream chunks one at a time, in submission order.
+ */
+export const ACCEL_SQE_F_STREAM = 0x1;
+/** ACCEL_SQE_F_STREAM_END - the last chunk: finish the stream (Z_FINISH) and forget its state. */
+export const ACCEL_SQE_F_STREAM_END = 0x2;
 
 /** Byte offset of the sq_tail doorbell in a queue's MMIO page: a 32-bit store (or 64-bit, low word). */
 export const ACCEL_DB_SQ_TAIL = 0;
