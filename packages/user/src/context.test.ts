@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { ERRNO, PAGE_SIZE, SyscallError, createKernel, type Kernel } from '@svasim/kernel';
+import { ERRNO, PAGE_SIZE, SyscallError, createKernel, definePlugin, type Kernel } from '@svasim/kernel';
 import { memcpyAccelPlugin } from '@svasim/testkit';
 import {
   PIN_STRATEGY,
@@ -290,14 +290,22 @@ describe('AccelContext.close', () => {
 
 describe('prepare/release hook', () => {
   it('goes through the strategy registered under PIN_STRATEGY, or opts.pin', () => {
-    const k = boot();
     const calls: string[] = [];
     const spy: PinStrategy = {
       name: 'spy',
       prepare: (t, addr, len) => void calls.push(`prepare ${t.device} ${addr} ${len}`),
       release: (t, addr, len) => void calls.push(`release ${t.device} ${addr} ${len}`),
     };
-    k.container.registerInstance(PIN_STRATEGY, spy);
+    const spyPlugin = definePlugin({
+      name: 'pin-spy',
+      kind: 'pin-strategy',
+      register: ({ container }) => void container.registerInstance(PIN_STRATEGY, spy),
+    });
+    const k = createKernel({
+      memory: { nodes: [{ size: '256MiB' }] },
+      plugins: [memcpyAccelPlugin, spyPlugin],
+    });
+    expect(k.pinStrategy()).toBe(spy);
     const p = k.spawn();
     const ctx = openContext(p, 'memcpy');
     expect(ctx.pin).toBe(spy);

@@ -30,6 +30,11 @@ export interface KernelOptions {
    */
   swap?: Size;
   plugins?: Plugin[];
+  /**
+   * The pin strategy to use (its name) when plugins registered several under PIN_STRATEGY;
+   * with exactly one loaded it is that one, with none the default ('none').
+   */
+  pinStrategy?: string;
   /** A host simulator's scheduler (the SCHEDULER token); default: svasim's own event queue. */
   scheduler?: IScheduler;
 }
@@ -45,6 +50,7 @@ export interface ResolvedKernelOptions {
   /** Swap area size in bytes, a whole number of pages (0 = no swap). */
   swap: number;
   plugins: Plugin[];
+  pinStrategy: string | null;
 }
 
 /** The default machine: one node of 1 GiB, no ZONE_MOVABLE, no CMA, no hugetlb pages. */
@@ -116,6 +122,8 @@ export function resolveKernelOptions(opts: KernelOptions = {}): ResolvedKernelOp
     throw new RangeError(
       `createKernel: swap must be 0 or a whole number of 4 KiB pages, at least ${SWAP_TUNABLE_DEFAULTS.minPages.value}`,
     );
+  if (opts.pinStrategy !== undefined && typeof opts.pinStrategy !== 'string')
+    throw new RangeError('createKernel: pinStrategy must be a strategy name');
   const plugins = opts.plugins ?? [];
   if (!Array.isArray(plugins)) throw new RangeError('createKernel: plugins must be an array');
   return {
@@ -127,5 +135,6 @@ export function resolveKernelOptions(opts: KernelOptions = {}): ResolvedKernelOp
     forkCow,
     swap,
     plugins,
+    pinStrategy: opts.pinStrategy ?? null,
   };
 }

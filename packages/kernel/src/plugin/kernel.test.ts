@@ -6,6 +6,7 @@ import { definePlugin, type Plugin, type PluginContext } from './define-plugin';
 import { Kernel } from './kernel';
 import type { KernelOptions } from './kernel-options';
 import { MM_CORE, KERNEL, resolve } from './tokens';
+import { PIN_STRATEGY, defaultPinStrategy, type PinStrategy } from './pin-strategy';
 
 const SMALL: KernelOptions = { memory: { nodes: [{ size: '64MiB' }] } };
 
@@ -319,5 +320,37 @@ describe('spawn', () => {
     // the failed spawns used no pid: pids are handed out as if they never happened
     const q = k.spawn();
     expect(q.pid).toBe(p.pid + 1);
+  });
+});
+
+describe('pin strategies', () => {
+  const strategy = (name: string): PinStrategy => ({ name, prepare() {}, release() {} });
+  const plugin = (...names: string[]) =>
+    definePlugin({
+      name: `pins-${names.join('-')}`,
+      kind: 'pin-strategy',
+      register: ({ container }) => {
+        for (const n of names) container.registerInstance(PIN_STRATEGY, strategy(n));
+      },
+    });
+
+  it('uses the default (none) with no strategy loaded, the only one loaded, or the one named', () => {
+    expect(createKernel().pinStrategy()).toBe(defaultPinStrategy);
+    expect(createKernel().pinStrategy().name).toBe('none');
+    expect(createKernel({ plugins: [plugin('mlock')] }).pinStrategy().name).toBe('mlock');
+    const two = createKernel({ plugins: [plugin('mlock', 'odp')], pinStrategy: 'odp' });
+    expect(two.pinStrategy().name).toBe('odp');
+    expect(two.pinStrategies().map((s) => s.name)).toEqual(['mlock', 'odp']);
+    expect(createKernel({ plugins: [plugin('mlock')], pinStrategy: 'none' }).pinStrategy()).toBe(
+      defaultPinStrategy,
+    );
+  });
+
+  it('refuses an ambiguous, unknown or malformed choice', () => {
+    expect(() => createKernel({ plugins: [plugin('mlock', 'odp')] })).toThrow(/several pin strategies/);
+    expect(() => createKernel({ plugins: [plugin('mlock')], pinStrategy: 'vfio' })).toThrow(
+      /'vfio' is not loaded/,
+    );
+    expect(() => createKernel({ pinStrategy: 7 as unknown as string })).toThrow(RangeError);
   });
 });

@@ -44,6 +44,7 @@ import { Tracepoints } from '../sim/tracepoints';
 import type { IScheduler } from '../sim/types';
 import { Vmstat } from '../sim/vmstat';
 import type { Plugin, Realizable } from './define-plugin';
+import { PIN_STRATEGY, defaultPinStrategy, type PinStrategy } from './pin-strategy';
 import { resolveKernelOptions, type KernelOptions, type ResolvedKernelOptions } from './kernel-options';
 import { DEVICE_CORE, KERNEL, MM_CORE, PAGE_ALLOCATOR, SYSCALL_TABLE } from './tokens';
 
@@ -86,6 +87,7 @@ export class Kernel implements ProcessHost {
   private currentProcess: Process | null = null;
   private readonly loaded = new Map<string, { plugin: Plugin; instance: unknown }>();
   private readonly realized: Realizable[] = [];
+  private chosenStrategy: PinStrategy = defaultPinStrategy;
   private readonly invariantChecks: Array<[string, InvariantCheck]> = [];
   private readonly refSources: Array<(refs: ExtraRefs) => void> = [];
   /** CMA allocations cmaAlloc made and keeps, oldest first. */
@@ -208,6 +210,7 @@ export class Kernel implements ProcessHost {
       const instance = p.register({ container: this.container, kernel: this });
       this.loaded.set(p.name, { plugin: p, instance });
     }
+    this.choosePinStrategy();
     for (const p of plugins) {
       const inst = this.loaded.get(p.name)!.instance as Realizable | undefined;
       if (!inst || typeof inst.realize !== 'function') {
@@ -221,6 +224,39 @@ export class Kernel implements ProcessHost {
       }
       this.realized.push(inst);
     }
+  }
+
+  /**
+   * pinStrategy - the strategy in use: the one kernel option `pinStrategy` names, else the only
+   * one registered under PIN_STRATEGY, else defaultPinStrategy. createKernel has already refused
+   * an ambiguous or unknown choice, so this does not throw.
+   */
+  pinStrategy(): PinStrategy {
+    return this.chosenStrategy;
+  }
+
+  /** Every strategy the loaded plugins registered, in registration order. */
+  pinStrategies(): PinStrategy[] {
+    return this.container.isRegistered(PIN_STRATEGY, false)
+      ? this.container.resolveAll<PinStrategy>(PIN_STRATEGY)
+      : [];
+  }
+
+  private choosePinStrategy(): void {
+    const all = this.pinStrategies();
+    const want = this.options.pinStrategy;
+    if (want !== null) {
+      const hit = all.find((s) => s.name === want) ?? (want === 'none' ? defaultPinStrategy : undefined);
+      if (!hit)
+        throw new RangeError(
+          `createKernel: pinStrategy '${want}' is not loaded (loaded: ${all.map((s) => s.name).join(', ') || 'none'})`,
+        );
+      this.chosenStrategy = hit;
+    } else if (all.length > 1) {
+      throw new RangeError(
+        `createKernel: several pin strategies are loaded (${all.map((s) => s.name).join(', ')}); choose one with options.pinStrategy`,
+      );
+    } else this.chosenStrategy = all[0] ?? defaultPinStrategy;
   }
 
   /** shutdown - unrealize every plugin instance in reverse order (devices go away). */
