@@ -1,1 +1,5 @@
 export * from './demo';
+export * from './cli';
+export * from './io';
+export * from './default-command';
+export * from './new-plugin';

@@ -1,8 +1,14 @@
 #!/usr/bin/env node
 import 'reflect-metadata';
-import { runDemo } from './demo';
+import { runCli } from './cli';
 
-// The experiment runner (svasim run/list/validate/new-plugin) arrives with the experiments
-// issue; until then the command boots the default machine and runs the memory-model demo.
-const violations = runDemo((line) => process.stdout.write(line + '\n'));
-process.exitCode = violations.length === 0 ? 0 : 1;
+// `svasim [command]`; with no command it runs the default one (default-command.ts).
+runCli(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    process.stderr.write(`svasim: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,2 +1,3 @@
 export * from './memcpy-accel';
 export * from './fuzz';
+export * from './conformance';
