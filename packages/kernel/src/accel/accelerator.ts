@@ -15,6 +15,7 @@
  *   -> process(op, srcBytes, sqe, { key, iv, queue }) (the subclass: the operation on real bytes)
  *   -> service time perRequestNs + bytes / throughput (or the result's serviceNs)
  *   -> DMA-write the output to dst the same way
+ *      (every page translated counts as DMA in flight, gup/dma-inflight.ts, until completion)
  *   -> accel_cqe into the CQ, cq_tail advanced (poll sees it), optional interrupt callback.
  *
  * Data moves when the engine reaches a page in the model's event order; the translation times are
@@ -25,6 +26,7 @@
  * and in order, and queueReset() tells the subclass when a queue changes hands.
  */
 import { Device } from '../base/device';
+import { dmaInflight } from '../gup/dma-inflight';
 import type { IommuDevice } from '../iommu/iommu-device';
 import { TRANSLATION_FAULT, iommuTranslate } from '../iommu/translate';
 import {
@@ -185,6 +187,8 @@ interface Req {
   produced: number;
   engine: number;
   done: boolean;
+  /** Pages the engine translated for this request: DMA in flight on them until it completes. */
+  dmaPfns: number[];
 }
 
 /**
@@ -542,6 +546,7 @@ export abstract class VirtualAccelerator {
         produced: 0,
         engine: -1,
         done: false,
+        dmaPfns: [],
       });
     }
     this.writeCtrl(h);
@@ -604,6 +609,7 @@ export abstract class VirtualAccelerator {
     const len = seg ? seg.buf.length : r.produced;
     const idev = this.idev!;
     const mm = this.kernel.mmCore;
+    const dma = dmaInflight(mm);
     let ns = 0;
     while (r.off < len) {
       const va = base + r.off;
@@ -622,6 +628,10 @@ export abstract class VirtualAccelerator {
         return;
       }
       r.retries = 0;
+      if (!IoMemory.isIoPfn(pfn)) {
+        dma.begin(pfn);
+        r.dmaPfns.push(pfn);
+      }
       if (IoMemory.isIoPfn(pfn)) {
         // Peer-to-peer to another device's MMIO.
         if (write) mm.iomem.write(pfn, po, buf.subarray(r.off, r.off + n));
@@ -714,6 +724,11 @@ export abstract class VirtualAccelerator {
   private complete(r: Req, status: number): void {
     if (r.done) return;
     r.done = true;
+    if (r.dmaPfns.length) {
+      const dma = dmaInflight(this.kernel.mmCore);
+      for (const pfn of r.dmaPfns) dma.end(pfn);
+      r.dmaPfns = [];
+    }
     const h = r.hwq;
     if (r.engine >= 0) this.engines[r.engine] = null;
     else this.waiting.splice(this.waiting.indexOf(r), 1);
@@ -732,6 +747,18 @@ export abstract class VirtualAccelerator {
       produced: status < 0 ? 0 : r.produced,
       latency_ns: this.kernel.scheduler.now() - r.submittedNs,
     };
+    const tp = this.kernel.trace;
+    if (tp.enabled('accel_request'))
+      tp.emit('accel_request', {
+        dev: this.uacce?.name ?? this.config.name,
+        queue: h.index,
+        tag: r.sqe.tag,
+        op: ACCEL_OP_NAMES[r.sqe.op] ?? String(r.sqe.op),
+        submittedNs: r.submittedNs,
+        status,
+        faults: r.faults,
+        bytes: cqe.consumed,
+      });
     const q = h.q;
     if (q && h.ring.length) {
       this.dusIo(

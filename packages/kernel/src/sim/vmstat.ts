@@ -38,6 +38,11 @@ export const VM = {
   unevictable_pgs_munlocked: 30,
   htlb_buddy_alloc_success: 31,
   htlb_buddy_alloc_fail: 32,
+  /**
+   * Pages unpinned (by a pin registry: mempinfd, uacce_ctrl) while a device still had DMA in
+   * flight on them (gup/dma-inflight.ts). svasim's own counter: the kernel cannot see this.
+   */
+  unpin_dma_inflight: 33,
 } as const;
 
 /** VmstatName - the name of a pre-registered counter. */
