@@ -4,6 +4,7 @@ import { eventsBenchmark } from './events';
 import { gupBenchmark } from './gup';
 import { iommuBenchmark } from './iommu';
 import { mmBenchmark } from './mm';
+import { zipBenchmark } from './zip';
 
 /** BENCHMARKS - every benchmark module, in run order: add a module with one line. */
 export const BENCHMARKS: readonly Benchmark[] = [
@@ -12,4 +13,5 @@ export const BENCHMARKS: readonly Benchmark[] = [
   gupBenchmark,
   compactionBenchmark,
   iommuBenchmark,
+  zipBenchmark,
 ];

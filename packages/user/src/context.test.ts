@@ -366,3 +366,35 @@ describe('BlockPool', () => {
     expect(k.checkInvariants()).toEqual([]);
   });
 });
+
+describe('AccelContext.submit, a pipeline of awaits', () => {
+  it('several loops awaiting submit in one task keep that many in flight and never stall', async () => {
+    const k = boot();
+    const p = k.spawn();
+    const ctx = openContext(p, 'memcpy');
+    const n = 60;
+    const src = p.mmap(PAGE_SIZE);
+    const dst = p.mmap(n * 64);
+    p.write(src, pattern(64, 6));
+    let next = 0;
+    let done = 0;
+    const worker = async (): Promise<void> => {
+      // The next submit is made by the continuation of the last one: it runs while the task sleeps
+      // in the poll that settled it, and must still be polled (it once joined a finished poller).
+      while (next < n) {
+        const i = next++;
+        expect((await ctx.submit(copy(src, dst + i * 64, 64))).status).toBe(0);
+        done++;
+      }
+    };
+    p.run(async () => {
+      await Promise.all([worker(), worker(), worker(), worker()]);
+    });
+    await k.runUntilIdle();
+    expect(done).toBe(n);
+    for (let i = 0; i < n; i++) expect(p.read(dst + i * 64, 64)).toEqual(pattern(64, 6));
+    expect(ctx.pending).toBe(0);
+    ctx.close();
+    expect(k.checkInvariants()).toEqual([]);
+  });
+});

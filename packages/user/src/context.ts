@@ -198,7 +198,10 @@ function enqueue(task: Task, item: AsyncItem): void {
   }
   const d: Driver = { items: [item], done: Promise.resolve() };
   drivers.set(task, d);
-  d.done = drive(task, d).finally(() => drivers.delete(task));
+  // Only this driver's own entry: a new one may have replaced it once this one decided to exit.
+  d.done = drive(task, d).finally(() => {
+    if (drivers.get(task) === d) drivers.delete(task);
+  });
 }
 
 async function drive(task: Task, d: Driver): Promise<void> {
@@ -212,13 +215,23 @@ async function drive(task: Task, d: Driver): Promise<void> {
       d.items = d.items.filter((item) => {
         const r = item.ctx.stepItem(item);
         progress ||= r.progress;
+        // The code awaiting it resumes after this task blocks in sleep (no current task then):
+        // a submit it makes must still come to this driver (see submit()).
+        if (r.settled) item.ctx.settledBy = task;
         return !r.settled;
       });
-      if (d.items.length === 0) return;
+      if (d.items.length === 0) {
+        // Leave the map now, not in a later .finally: the continuation of a request that just
+        // settled may submit again before that runs, and must start a new driver instead of
+        // joining one that no longer polls.
+        drivers.delete(task);
+        return;
+      }
       interval = progress ? POLL_MIN_NS : Math.min(POLL_MAX_NS, interval * 2);
       await task.sleep(interval);
     }
   } catch (e) {
+    if (drivers.get(task) === d) drivers.delete(task);
     for (const item of d.items) item.reject(e);
     d.items = [];
   }
@@ -234,6 +247,9 @@ export class AccelContext {
   private inflight = new Map<number, Pending>();
   private closed = false;
   private params = 0;
+  private paramsPrepared = false;
+  /** @internal the task whose async driver last settled one of this context's requests. */
+  settledBy: Task | null = null;
   private readonly timeoutNs: number;
   private readonly target: PinTarget;
 
@@ -315,6 +331,30 @@ export class AccelContext {
   }
 
   /**
+   * allocBuffer - @len bytes of buffer memory the loaded pin strategy's way (hugetlb-pool: a block
+   * of its pool of huge pages, UADK's wd_mem_alloc); a strategy without allocBuffer gets a fresh
+   * private anonymous mapping. The buffer is not prepared: call prepare() as for any buffer.
+   * Returns its address; throws SyscallError: EBADF on a closed context, else the strategy's or
+   * mmap's errno (EINVAL for a zero or bad length, ENOMEM when there is no memory).
+   * Released by freeBuffer (or by the process's exit).
+   */
+  allocBuffer(len: number): number {
+    this.assertOpen('allocBuffer');
+    if (this.pin.allocBuffer) return this.pin.allocBuffer(this.target, len);
+    return this.proc.mmap(len, { prot: PROT_READ | PROT_WRITE, flags: MAP_PRIVATE | MAP_ANONYMOUS });
+  }
+
+  /**
+   * freeBuffer - give back a buffer allocBuffer returned, with the same @len (the strategy's
+   * freeBuffer, else munmap). Allowed after close(): buffers outlive the context. Throws
+   * SyscallError with the strategy's or munmap's errno (EINVAL for a range it did not hand out).
+   */
+  freeBuffer(addr: number, len: number): void {
+    if (this.pin.freeBuffer) this.pin.freeBuffer(this.target, addr, len);
+    else this.proc.munmap(addr, len);
+  }
+
+  /**
    * submitSync - submit @req and run the simulation until it completes (wd_do_comp_sync polling
    * the CQ). Callable from test code or from a task (kernel.tasks.runUntilSync).
    */
@@ -351,14 +391,20 @@ export class AccelContext {
       const item: AsyncItem = { ctx: this, req, entry: null, resolve, reject };
       // Post now when the ring has room, so the doorbell rings at the call's time.
       if (this.inflight.size < this.layout.sqDepth && !item.ctx.postItem(item)) return;
-      const current = this.kernel.tasks.current;
+      // Outside any task, the code may be the continuation of a request a driver just settled
+      // while its task sleeps (several requests awaited in loops from one task): that driver,
+      // still polling, takes this one too.
+      const settledBy = this.settledBy;
+      const current = this.kernel.tasks.current ?? (settledBy && drivers.has(settledBy) ? settledBy : null);
       if (current) {
         enqueue(current, item);
         return;
       }
       this.kernel.tasks.spawn(`${this.proc.name}:accel-poll`, async (task) => {
         enqueue(task, item);
-        await drivers.get(task)?.done;
+        // Serve while this task has a driver: a continuation of a request settled here may have
+        // started a new one on it.
+        for (let d = drivers.get(task); d; d = drivers.get(task)) await d.done;
       });
     });
   }
@@ -414,6 +460,8 @@ export class AccelContext {
     for (const e of this.inflight.values()) if (e.done === null) e.done = refused(-ERRNO.ECANCELED);
     const steps: Array<() => unknown> = [
       () => p.ioctl(this.fd, UACCE_CMD_PUT_Q),
+      () =>
+        this.params && this.paramsPrepared && this.pin.release(this.target, this.params, this.paramSize()),
       () => this.params && p.munmap(this.params, this.paramSize()),
       () => p.munmap(this.dus, this.dusSize),
       () => p.munmap(this.mmio, PAGE_SIZE),
@@ -489,13 +537,29 @@ export class AccelContext {
     return entry;
   }
 
-  /** The parameter area for keys and IVs: mapped (and populated, so it never faults) on first use. */
+  /**
+   * The parameter area for keys and IVs: mapped (and populated, so it never faults) on first use.
+   * Under an 'iova' strategy (no SVA: the device reaches only what was mapped for it) the library
+   * prepares it itself, as it is the library's memory, and releases it at close().
+   */
   private paramArea(): number {
-    if (!this.params)
-      this.params = this.proc.mmap(this.paramSize(), {
+    if (!this.params) {
+      const size = this.paramSize();
+      const area = this.proc.mmap(size, {
         prot: PROT_READ | PROT_WRITE,
         flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
       });
+      if (this.pin.addressing === 'iova') {
+        try {
+          this.pin.prepare(this.target, area, size);
+        } catch (e) {
+          this.proc.munmap(area, size);
+          throw e;
+        }
+        this.paramsPrepared = true;
+      }
+      this.params = area;
+    }
     return this.params;
   }
 
