@@ -1,3 +1,4 @@
 export * from './memcpy-accel';
 export * from './fuzz';
 export * from './conformance';
+export * from './strategies';

@@ -157,3 +157,28 @@ export function doMunlockall(mm: MmStruct): number {
   for (const vma of [...mm.vmas]) mlockFixup(vma, vma.flags & ~VM_LOCKED_MASK);
   return 0;
 }
+
+/**
+ * accountLockedVm - charge (@inc) or uncharge @pages pages of memory a driver pins to
+ * mm->locked_vm (__account_locked_vm of mm/util.c, what VFIO type1's vfio_lock_acct calls): a
+ * charge that would take locked_vm over RLIMIT_MEMLOCK fails unless @caller has CAP_IPC_LOCK
+ * (@caller.ipcLock, captured by the driver when it took the pages). The charge shows in VmLck and
+ * counts against later mlock() calls, but belongs to no VMA: the driver uncharges it itself.
+ * Returns 0, -ENOMEM (over the limit; nothing charged) or -EINVAL (@pages not a non-negative
+ * integer, or an uncharge of more than was charged: the kernel's WARN_ON_ONCE, here refused).
+ * Context: process context (the caller's mm lock).
+ */
+export function accountLockedVm(mm: MmStruct, pages: number, inc: boolean, caller: MmCaller): number {
+  if (!Number.isSafeInteger(pages) || pages < 0) return -ERRNO.EINVAL;
+  if (!inc) {
+    if (pages > mm.accountedLockedVm) return -ERRNO.EINVAL;
+    mm.lockedVm -= pages;
+    mm.accountedLockedVm -= pages;
+    return 0;
+  }
+  const limit = Math.floor(caller.memlockLimit / PAGE_SIZE);
+  if (!caller.ipcLock && mm.lockedVm + pages > limit) return -ERRNO.ENOMEM;
+  mm.lockedVm += pages;
+  mm.accountedLockedVm += pages;
+  return 0;
+}

@@ -32,8 +32,16 @@ export class MmStruct {
   rssFile = 0;
   /** Swap entries in the page table (MM_SWAPENTS), in pages: /proc/PID/status VmSwap. */
   swapEnts = 0;
-  /** Pages in VM_LOCKED VMAs (VmLck). */
+  /**
+   * Pages in VM_LOCKED VMAs plus accountedLockedVm (VmLck): mm->locked_vm, which mlock and
+   * account_locked_vm() both charge.
+   */
   lockedVm = 0;
+  /**
+   * The part of lockedVm that drivers charged with account_locked_vm() for memory they pin
+   * (VFIO type1's vfio_lock_acct) rather than VM_LOCKED VMAs; they uncharge it themselves.
+   */
+  accountedLockedVm = 0;
   /** Pages pinned on behalf of this mm by pinning interfaces that account them (VmPin). */
   pinnedVm = 0;
   /** Pages of all VMAs (VmSize). */
