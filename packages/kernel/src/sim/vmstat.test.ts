@@ -5,7 +5,8 @@ describe('Vmstat', () => {
   it('pre-registers the known counters in order, at 0', () => {
     const v = new Vmstat();
     expect(VMSTAT_NAMES[0]).toBe('nr_free_pages');
-    expect(VMSTAT_NAMES[VMSTAT_NAMES.length - 1]).toBe('htlb_buddy_alloc_fail');
+    expect(VMSTAT_NAMES).toContain('htlb_buddy_alloc_fail');
+    expect(new Set(VMSTAT_NAMES).size).toBe(VMSTAT_NAMES.length);
     VMSTAT_NAMES.forEach((name, i) => {
       expect(VM[name]).toBe(i);
       expect(v.register(name)).toBe(i);
