@@ -42,7 +42,9 @@ import {
   gfpZone,
 } from './gfp';
 import { emptyMigrateStats, isolateLruFolio, migratePages, putbackMovableFolio } from './migrate';
+import { folioCallbackRefs } from './migrate-callback';
 import { MIGRATE_ASYNC, MIGRATE_SYNC, MIGRATE_SYNC_LIGHT, MR_COMPACTION } from './migrate-types';
+import { folioMigrationControlled } from './migration-control';
 import type { MmCore } from './mm-core';
 import { tunableValues } from './mm-config';
 import { PageAllocator } from './page-alloc';
@@ -123,7 +125,10 @@ export interface CompactionCounters {
   failed: number;
   /** Anonymous folios left in place because refcount > mapcount: pinned or GUP-referenced. */
   skippedPinned: number;
-  /** mlocked folios left in place because vm.compact_unevictable_allowed is 0. */
+  /**
+   * mlocked folios left in place because vm.compact_unevictable_allowed is 0, or because their
+   * mm has MMF_MIGRATION_CONTROL (migration-control.ts).
+   */
   skippedUnevictable: number;
   /** Simulated ns charged for scanning and migration. */
   costNs: number;
@@ -518,7 +523,7 @@ export interface CompactControl {
   nrIsolated: number;
   /** Anonymous folios left in place because refcount > mapcount. */
   nrPinnedSkipped: number;
-  /** mlocked folios left in place (vm.compact_unevictable_allowed = 0). */
+  /** mlocked folios left in place (vm.compact_unevictable_allowed = 0, or MMF_MIGRATION_CONTROL). */
   nrUnevictableSkipped: number;
 }
 
@@ -625,11 +630,20 @@ export function isolateMigratepagesBlock(
     if (ok) {
       const hf = fl[head];
       if (!(hf & PG_lru)) ok = false;
-      else if (!(hf & (PG_shmem | PG_swapcache)) && f.refcount[head] > f.mapcount[head]) {
+      else if (
+        !(hf & (PG_shmem | PG_swapcache)) &&
+        f.refcount[head] > f.mapcount[head] &&
+        // Short-term references with a migration callback let go when asked (migrate-callback.ts).
+        f.refcount[head] > f.mapcount[head] + folioCallbackRefs(core, head)
+      ) {
         // Migration would fail on the extra reference: do not even isolate it.
         cc.nrPinnedSkipped++;
         ok = false;
-      } else if (hf & PG_unevictable && !isolateUnevictable) {
+      } else if (
+        hf & PG_unevictable &&
+        // The per-process form of compact_unevictable_allowed=0; alloc_contig still moves them.
+        (!isolateUnevictable || (!cc.allocContig && folioMigrationControlled(core, head)))
+      ) {
         cc.nrUnevictableSkipped++;
         ok = false;
       } else if (!isolateLruFolio(core, head)) ok = false;

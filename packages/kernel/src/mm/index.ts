@@ -45,6 +45,8 @@ export * from './address-space';
 export * from './device-map';
 export * from './migrate-types';
 export * from './migrate';
+export * from './migrate-callback';
+export * from './migration-control';
 export * from './thp-config';
 export * from './huge-memory';
 export * from './khugepaged';

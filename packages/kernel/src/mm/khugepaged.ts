@@ -3,6 +3,14 @@ import { scheduleBackground } from '../sim/types';
 import { VM } from '../sim/vmstat';
 import { GFP_TRANSHUGE } from './gfp';
 import { HPAGE_PMD_ORDER, thpConfig, vmaThpEnabled } from './huge-memory';
+import {
+  MR_THP_COLLAPSE,
+  folioCallbackRefs,
+  migrateCallbackActive,
+  migrateCallbackRestore,
+  migrateCallbackRevoke,
+} from './migrate-callback';
+import { vmaMigrationControlled } from './migration-control';
 import type { MmCore } from './mm-core';
 import type { MmStruct } from './mm-struct';
 import { mmuNotifierInvalidateRangeEnd, mmuNotifierInvalidateRangeStart } from './mmu-notify';
@@ -82,6 +90,8 @@ export function hpageCollapseScanPmd(vma: VmAreaStruct, base: number): number {
   const cfg = thpConfig(core);
   const f = core.frames;
   const pt = mm.pgtable;
+  // A locked range of an mm with MMF_MIGRATION_CONTROL stays as it is (migration-control.ts).
+  if (vmaMigrationControlled(vma)) return SCAN_VMA_CHECK;
   const pmd = pt.walk(base, false, LEVEL_PMD);
   if (!pmd || pt.level !== LEVEL_PMD) return SCAN_PAGE_NULL;
   const pmdHi = pmd[pt.slot + 1];
@@ -105,8 +115,13 @@ export function hpageCollapseScanPmd(vma: VmAreaStruct, base: number): number {
     if (!(f.flags[pfn] & PG_anon)) return SCAN_PAGE_ANON;
     if (f.flags[pfn] & PG_isolated) return SCAN_PAGE_COUNT;
     if (f.mapcount[pfn] > 1 && ++shared > cfg.maxPtesShared) return SCAN_EXCEED_SHARED_PTE;
-    // is_refcount_suitable: anything beyond the mappings is a GUP reference or pin.
-    if (f.refcount[pfn] !== f.mapcount[pfn]) return SCAN_PAGE_COUNT;
+    // is_refcount_suitable: anything beyond the mappings is a GUP reference or pin, unless it is a
+    // short-term reference whose migration callback lets go (migrate-callback.ts).
+    if (
+      f.refcount[pfn] !== f.mapcount[pfn] &&
+      f.refcount[pfn] !== f.mapcount[pfn] + folioCallbackRefs(core, pfn)
+    )
+      return SCAN_PAGE_COUNT;
     if (hi & PTE_YOUNG) referenced++;
     if (hi & PTE_WRITE) writable = true;
   }
@@ -140,6 +155,17 @@ export function collapseHugePage(vma: VmAreaStruct, base: number): number {
     core.alloc.freePages(head, HPAGE_PMD_ORDER);
     return recheck;
   }
+  // Holders of short-term references let go of the old pages; they get the new ones back below.
+  const held: number[] = [];
+  const heldTo: number[] = [];
+  for (let i = 0; i < HPAGE_PMD_NR && migrateCallbackActive(core); i++) {
+    const t = pt.walk(base + i * PAGE_SIZE, false);
+    if (!t || (t[pt.slot + 1] & (PTE_PRESENT | PTE_SPECIAL)) !== PTE_PRESENT) continue;
+    if (!folioCallbackRefs(core, t[pt.slot])) continue;
+    held.push(t[pt.slot]);
+    heldTo.push(head + i);
+  }
+  if (held.length) migrateCallbackRevoke(core, held, MR_THP_COLLAPSE);
   const range = mmuNotifierInvalidateRangeStart(mm, base, base + PMD_SIZE, MMU_NOTIFY_CLEAR);
   const old: number[] = [];
   for (let i = 0; i < HPAGE_PMD_NR; i++) {
@@ -170,6 +196,7 @@ export function collapseHugePage(vma: VmAreaStruct, base: number): number {
   const w = vma.flags & VM_WRITE ? PTE_WRITE | PTE_DIRTY : 0;
   pt.set(pt.tableId, pt.slot, head, PTE_PRESENT | PTE_USER | PTE_YOUNG | PTE_HUGE | w);
   mmuNotifierInvalidateRangeEnd(range);
+  if (held.length) migrateCallbackRestore(core, held, heldTo);
   core.vmstat.inc(VM.thp_collapse_alloc);
   return SCAN_SUCCEED;
 }

@@ -39,6 +39,7 @@ import {
   PTE_NUMA,
 } from './pte';
 import { rmapWalk } from './rmap';
+import { folioCallbackRefs, migrateCallbackRestore, migrateCallbackRevoke } from './migrate-callback';
 import {
   MIGRATE_ASYNC,
   NR_MAX_MIGRATE_PAGES_RETRY,
@@ -233,6 +234,7 @@ function migrateOne(
   deferNs: number,
   moved: Array<[number, number]>,
   counts: { pages: number },
+  reason: number,
 ): number {
   const f = core.frames;
   const order = f.getOrder(src);
@@ -241,7 +243,15 @@ function migrateOne(
     putbackMovableFolio(core, src);
     return 0;
   }
-  if (f.refcount[src] !== folioExpectedRefs(core, src)) return -ERRNO.EAGAIN;
+  const expectedRefs = folioExpectedRefs(core, src);
+  if (f.refcount[src] !== expectedRefs) {
+    // Short-term references with a migration callback are let go for the move and retaken on the
+    // new folio (migrate-callback.ts); any other extra reference fails it. On failure the caller
+    // (migratePages) gives them back on this folio.
+    const cb = folioCallbackRefs(core, src);
+    if (!cb || f.refcount[src] - cb !== expectedRefs) return -ERRNO.EAGAIN;
+    migrateCallbackRevoke(core, src, reason);
+  }
   const saved = unmapForMigration(core, src);
   if (!saved) return -ERRNO.EBUSY;
   // folio_ref_freeze(expected): only the isolation and page-cache references may remain.
@@ -281,6 +291,8 @@ function completeMigration(core: MmCore, p: PendingMigration): void {
   const f = core.frames;
   moveToNewFolio(core, p.src, p.dst, p.order);
   restoreMappings(core, p.dst, p.mappings, p.src);
+  // Short-term references revoked for the move follow the page to its new pfn.
+  migrateCallbackRestore(core, p.src, p.dst);
   // The destination's allocation reference stands for isolation: drop it, and put it on the LRU.
   f.flags[p.dst] = (f.flags[p.dst] & ~PG_isolated) | (f.flags[p.dst] & PG_hugetlb ? 0 : PG_lru);
   f.refcount[p.dst]--;
@@ -363,7 +375,6 @@ export function migratePages(
   stats?: MigrateStats,
   opts: MigrateOptions = {},
 ): number {
-  void reason;
   let todo = [...folios];
   const moved: Array<[number, number]> = [];
   const counts = { pages: 0 };
@@ -376,8 +387,9 @@ export function migratePages(
         again.push(src);
         continue;
       }
-      const r = migrateOne(core, src, newFolio, opts.completeAt ?? 0, moved, counts);
+      const r = migrateOne(core, src, newFolio, opts.completeAt ?? 0, moved, counts, reason);
       if (r === 0) continue;
+      migrateCallbackRestore(core, src, src);
       if (r === -ERRNO.ENOMEM) {
         nomem = true;
         again.push(src);
@@ -393,6 +405,8 @@ export function migratePages(
   for (const src of failed) failedPages += 1 << core.frames.getOrder(src);
   core.vmstat.inc(VM.pgmigrate_success, succeededPages);
   core.vmstat.inc(VM.pgmigrate_fail, failedPages);
+  if (core.trace.enabled('mm_migrate_pages'))
+    core.trace.emit('mm_migrate_pages', { succeeded: succeededPages, failed: failedPages, mode, reason });
   if (stats) {
     stats.succeeded = moved.length;
     stats.failed = failed.length;

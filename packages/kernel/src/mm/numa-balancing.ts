@@ -6,6 +6,7 @@ import { setFaultHooks } from './fault';
 import { GFP_HIGHUSER_MOVABLE, __GFP_NORETRY, __GFP_NOWARN, __GFP_RECLAIM, __GFP_THISNODE } from './gfp';
 import { emptyMigrateStats, isolateLruFolio, migratePages, putbackMovableFolio } from './migrate';
 import { MIGRATE_ASYNC, MR_NUMA_MISPLACED } from './migrate-types';
+import { vmaMigrationControlled } from './migration-control';
 import type { MmCore } from './mm-core';
 import { tunableValues } from './mm-config';
 import type { MmStruct } from './mm-struct';
@@ -325,6 +326,8 @@ export function changeProtNuma(vma: VmAreaStruct, start: number, end: number): n
   const core = mm.core;
   const f = core.frames;
   const pt = mm.pgtable;
+  // A locked range of an mm with MMF_MIGRATION_CONTROL gets no hints (migration-control.ts).
+  if (vmaMigrationControlled(vma)) return 0;
   const cow = (vma.flags & (VM_SHARED | VM_MAYWRITE)) === VM_MAYWRITE;
   const targetNid = !(vma.flags & VM_SHARED) && mm.users === 1 ? mm.node : -1;
   let started = false;
@@ -486,7 +489,8 @@ export function doNumaPage(
     s.hintFaultsLocal++;
     tnf |= TNF_FAULT_LOCAL;
   }
-  const target = mpolMisplaced(st, s, mm, head, nid, thisNid);
+  // A hint left from before MMF_MIGRATION_CONTROL was set does not move a locked page either.
+  const target = vmaMigrationControlled(vma) ? -1 : mpolMisplaced(st, s, mm, head, nid, thisNid);
   let now = head;
   if (target >= 0) {
     const moved =
