@@ -398,3 +398,28 @@ describe('AccelContext.submit, a pipeline of awaits', () => {
     expect(k.checkInvariants()).toEqual([]);
   });
 });
+
+describe('AccelContext, device hot-removed under it', () => {
+  it('ends pending and later requests with -ENODEV, never throws or hangs; close() still releases', async () => {
+    const k = boot();
+    const p = k.spawn();
+    const ctx = openContext(p, 'memcpy');
+    const src = p.mmap(MiB);
+    const dst = p.mmap(MiB);
+    // Fresh memory: the copy takes hundreds of IO page faults, so it is still running at removal.
+    const pending = ctx.submit(copy(src, dst, MiB));
+    await k.runFor(50_000);
+    expect(ctx.pending).toBe(1);
+    k.plugin<{ unrealize(): void }>('memcpy_accel').unrealize();
+    await k.runUntilIdle();
+    await expect(pending).resolves.toMatchObject({ status: -ERRNO.ENODEV });
+    expect(ctx.submitSync(copy(src, dst, PAGE_SIZE)).status).toBe(-ERRNO.ENODEV);
+    await expect(ctx.submit(copy(src, dst, PAGE_SIZE))).resolves.toMatchObject({ status: -ERRNO.ENODEV });
+    expect(() => ctx.close()).not.toThrow();
+    expect(ctx.isClosed).toBe(true);
+    expect(() => ctx.submitSync(copy(src, dst, PAGE_SIZE))).toThrow(errno('EBADF'));
+    expect(() => openContext(p, 'memcpy')).toThrow(errno('ENODEV'));
+    p.exit();
+    expect(k.checkInvariants()).toEqual([]);
+  });
+});

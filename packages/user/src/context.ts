@@ -17,6 +17,9 @@
  *   and the device answers the rest (unmapped buffer -EFAULT, dst too small -ENOSPC, ...).
  *   A sync request not completed within `timeoutNs` of simulated time completes -ETIMEDOUT
  *   (UADK's -WD_ETIMEDOUT); a request still pending at close() completes -ECANCELED.
+ * - The device hot-removed under an open context (its rings are unmapped, so a ring access
+ *   faults): pending and later requests complete -ENODEV; close() still releases everything
+ *   (PUT_Q's ENXIO is ignored, as wd_release_ctx_force carries on).
  */
 import {
   ACCEL_CQE,
@@ -109,6 +112,11 @@ const DEFAULT_TIMEOUT_NS = 10_000_000_000;
 const POLL_MIN_NS = 500;
 const POLL_MAX_NS = 50_000;
 const U32_MAX = 0xffffffff;
+
+/** ringGone - a ring access failed because the mapping is gone (uacce_remove zapped it). */
+function ringGone(e: unknown): boolean {
+  return e instanceof SyscallError && e.code === 'EFAULT';
+}
 
 function refused(status: number): Completion {
   return { status, consumed: 0, produced: 0, latencyNs: 0, faults: 0 };
@@ -246,6 +254,12 @@ export class AccelContext {
   private nextTag = 0;
   private inflight = new Map<number, Pending>();
   private closed = false;
+  /**
+   * The device went away under us (hot removal zapped the rings: a ring access faults). Pending
+   * requests then complete -ENODEV and new ones are refused with it, as UADK reports a device
+   * it can no longer reach (-WD_HW_EACCESS) instead of crashing.
+   */
+  private gone = false;
   private params = 0;
   private paramsPrepared = false;
   /** @internal the task whose async driver last settled one of this context's requests. */
@@ -459,7 +473,14 @@ export class AccelContext {
     const p = this.proc;
     for (const e of this.inflight.values()) if (e.done === null) e.done = refused(-ERRNO.ECANCELED);
     const steps: Array<() => unknown> = [
-      () => p.ioctl(this.fd, UACCE_CMD_PUT_Q),
+      // On a removed device PUT_Q answers ENXIO; like wd_release_ctx_force, carry on.
+      () => {
+        try {
+          p.ioctl(this.fd, UACCE_CMD_PUT_Q);
+        } catch (e) {
+          if (!(e instanceof SyscallError && e.code === 'ENXIO')) throw e;
+        }
+      },
       () =>
         this.params && this.paramsPrepared && this.pin.release(this.target, this.params, this.paramSize()),
       () => this.params && p.munmap(this.params, this.paramSize()),
@@ -490,6 +511,7 @@ export class AccelContext {
 
   /** Validate, write the descriptor, ring the doorbell. Returns the pending entry or a refusal. */
   private post(req: AccelRequest): Pending | Completion {
+    if (this.gone) return refused(-ERRNO.ENODEV);
     const op = accelOpCode(String(req.op));
     if (op < 0) return refused(-ERRNO.EINVAL);
     const alg = this.algorithms.indexOf(String(req.alg));
@@ -529,12 +551,25 @@ export class AccelContext {
       iv_len: iv.length,
       level,
     });
-    this.proc.write(this.dus + this.layout.sqOff + slot * ACCEL_SQE.size, sqe);
-    this.tail = (this.tail + 1) >>> 0;
     const entry: Pending = { tag, done: null };
-    this.inflight.set(tag, entry);
-    this.proc.write(this.mmio + ACCEL_DB_SQ_TAIL, u32(this.tail));
+    try {
+      this.proc.write(this.dus + this.layout.sqOff + slot * ACCEL_SQE.size, sqe);
+      this.tail = (this.tail + 1) >>> 0;
+      this.inflight.set(tag, entry);
+      this.proc.write(this.mmio + ACCEL_DB_SQ_TAIL, u32(this.tail));
+    } catch (e) {
+      if (!ringGone(e)) throw e;
+      this.deviceGone();
+      this.inflight.delete(tag);
+      return refused(-ERRNO.ENODEV);
+    }
     return entry;
+  }
+
+  /** The rings faulted: the device is gone; every pending request completes -ENODEV. */
+  private deviceGone(): void {
+    this.gone = true;
+    for (const e of this.inflight.values()) if (e.done === null) e.done = refused(-ERRNO.ENODEV);
   }
 
   /**
@@ -565,6 +600,17 @@ export class AccelContext {
 
   /** Consume every completion record in the CQ; returns true when one was taken. */
   private reap(): boolean {
+    if (this.gone) return false;
+    try {
+      return this.reapRing();
+    } catch (e) {
+      if (!ringGone(e)) throw e;
+      this.deviceGone();
+      return true;
+    }
+  }
+
+  private reapRing(): boolean {
     const p = this.proc;
     const ctrl = ACCEL_QUEUE_CTRL.decode(p.read(this.dus, ACCEL_QUEUE_CTRL.size));
     let head = Number(ctrl.cq_head);

@@ -161,21 +161,19 @@ describe('hot removal with queues open', () => {
         // Finished before the removal: exact.
         expect(r).toMatchObject({ status: 0, produced: j.want.length });
         expect(Buffer.from(j.ctx.proc.read(j.req.dst, j.want.length)).equals(j.want)).toBe(true);
-      } else if (r instanceof Error) {
-        // The device wrote -ENODEV completions into a ring that removal then unmapped: the
-        // library's poll of the ring fails (EFAULT) and rejects what was pending.
-        expect(r).toMatchObject({ code: 'EFAULT' });
       } else {
-        expect(r.status).toBe(-ERRNO.ENODEV);
+        // Cancelled by the removal: the library sees the rings gone and answers -ENODEV.
+        expect(r).not.toBeInstanceOf(Error);
+        expect((r as { status: number }).status).toBe(-ERRNO.ENODEV);
       }
     }
-    // The device is gone: no new context; the old ones cannot submit.
+    // The device is gone: no new context; the old ones answer -ENODEV.
     expect(() => openContext(k.spawn(), 'deflate')).toThrow(errno('ENODEV'));
     const late = job(ctxs[0], 'deflate', 'compress', KiB, 99);
-    expect(() => ctxs[0].submitSync(late.req)).toThrow(errno('EFAULT'));
-    await expect(ctxs[1].submit(late.req)).rejects.toBeInstanceOf(Error);
-    // close(): PUT_Q on a removed device's queue is ENXIO (uacce); the unmaps and the close still run.
-    for (const c of ctxs) expect(() => c.close()).toThrow(errno('ENXIO'));
+    expect(ctxs[0].submitSync(late.req).status).toBe(-ERRNO.ENODEV);
+    await expect(ctxs[1].submit(late.req)).resolves.toMatchObject({ status: -ERRNO.ENODEV });
+    // close() releases everything (PUT_Q's ENXIO on a removed device is not an error for it).
+    for (const c of ctxs) c.close();
     for (const c of ctxs) expect(c.isClosed).toBe(true);
     expect(k.checkInvariants()).toEqual([]);
     // The processes exit cleanly afterwards.
