@@ -1,1 +1,8 @@
-export {};
+/**
+ * @svasim/experiments - scenario files, the experiment runner, metrics and reports
+ * (docs/experiments.md).
+ */
+export * from './scenario';
+export * from './metrics';
+export * from './runner';
+export * from './report';

@@ -27,6 +27,7 @@ import {
 import type { MmStruct } from '../mm/mm-struct';
 import { VM_EXEC, VM_READ, VM_WRITE } from '../mm/vm-flags';
 import { CPU_ANY, type CpuSet } from '../sim/cpus';
+import type { Tracepoints } from '../sim/tracepoints';
 import type { IDmesg, IRng, IRngStreams, IScheduler, IVmstat } from '../sim/types';
 import { VM } from '../sim/vmstat';
 import { ERRNO } from '../uapi/errno';
@@ -77,6 +78,8 @@ export interface IopfQueueOptions<D> {
   dmesg?: IDmesg | null;
   /** A device's name in log lines (dev_name). */
   devName?: (dev: D) => string;
+  /** Where to emit `iommu_page_response` for each group answered, if anywhere. */
+  trace?: Tracepoints | null;
   /** Overrides of IOPF_CONFIG_DEFAULTS. */
   config?: Partial<IopfConfig>;
 }
@@ -305,6 +308,7 @@ export class IopfQueue<D> {
   private readonly resolveMm: IopfMmResolver<D>;
   private readonly dmesg: IDmesg | null;
   private readonly devName: (dev: D) => string;
+  private readonly trace: Tracepoints | null;
   private readonly devs = new Map<D, IopfDevParam<D>>();
 
   /** The hardware page request queue: a ring of prqDepth entries. */
@@ -354,6 +358,7 @@ export class IopfQueue<D> {
     this.resolveMm = opts.resolveMm;
     this.dmesg = opts.dmesg ?? null;
     this.devName = opts.devName ?? ((dev: D) => String(dev));
+    this.trace = opts.trace ?? null;
     this.ring = new Array<IopfFault<D> | null>(opts.profile.prqDepth).fill(null);
     this.latency = new LatencyHistogram(cfg.latencySubBucketBits);
   }
@@ -721,6 +726,16 @@ export class IopfQueue<D> {
     const done = last.done;
     const code = g.status;
     this.latency.record(this.scheduler.now() - last.arrivedNs);
+    if (this.trace !== null && this.trace.enabled('iommu_page_response'))
+      this.trace.emit('iommu_page_response', {
+        queue: this.name,
+        dev: last.dev === null ? '' : this.devName(last.dev),
+        pasid: last.pasid,
+        addr: last.addr,
+        nr: g.nr,
+        arrivedNs: last.arrivedNs,
+        code,
+      });
     this.freeGroup(g);
     if (done) done(code);
   }

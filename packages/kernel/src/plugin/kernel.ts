@@ -143,7 +143,7 @@ export class Kernel implements ProcessHost {
     });
     this.addInvariantCheck('proc', () => this.checkProcesses());
     this.startSubsystems();
-    this.cpuSet = new CpuSet(this.scheduler, this.cpus);
+    this.cpuSet = new CpuSet(this.scheduler, this.cpus, this.trace);
     this.iommu = initIommu(this.mmCore, { profile: this.options.iommuProfile });
     this.iopf = new IopfQueue<IommuDevice>({
       name: 'smmu',
@@ -154,6 +154,7 @@ export class Kernel implements ProcessHost {
       vmstat: this.counters,
       dmesg: this.log,
       devName: (d) => d.name,
+      trace: this.trace,
       resolveMm: (dev, pasid) => iommuSvaFindBinding(dev, pasid)?.mm ?? null,
     });
     this.uacce = new UacceCore(this.devices, this.mmCore, iommuSvaOps(this.iommu));

@@ -1,3 +1,4 @@
+import type { Tracepoints } from './tracepoints';
 import type { IScheduler } from './types';
 
 /**
@@ -118,12 +119,14 @@ export class CpuSet {
   /**
    * @scheduler: the kernel's clock and event queue.
    * @nrCpus: number of CPUs (the kernel's `cpus` option), an integer >= 1.
+   * @tracepoints: where to emit `workqueue_execute` for each item started, if anywhere.
    *
    * Throws RangeError for a bad CPU count. Nothing to release: an idle CpuSet schedules nothing.
    */
   constructor(
     private readonly scheduler: IScheduler,
     nrCpus: number,
+    private readonly tracepoints: Tracepoints | null = null,
   ) {
     if (!Number.isInteger(nrCpus) || nrCpus < 1) throw new RangeError(`CpuSet: bad CPU count ${nrCpus}`);
     this.nrCpus = nrCpus;
@@ -258,6 +261,8 @@ export class CpuSet {
     this.curArg[c] = arg;
     this.busyEnd[c] = now + Math.round(ns);
     this.busyTotal[c] += Math.round(ns);
+    if (this.tracepoints !== null && this.tracepoints.enabled('workqueue_execute'))
+      this.tracepoints.emit('workqueue_execute', { cpu: c, startNs: now, durNs: Math.round(ns) });
     this.scheduler.after(ns, this.onComplete, c);
   }
 
