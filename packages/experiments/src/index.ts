@@ -6,3 +6,4 @@ export * from './scenario';
 export * from './metrics';
 export * from './runner';
 export * from './report';
+export * from './registry';
