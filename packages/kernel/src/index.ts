@@ -6,6 +6,7 @@ export * from './sim';
 export * from './mm';
 export * from './gup';
 export * from './mmu-notifier';
+export * from './hmm';
 export * from './iommu';
 export * from './uacce';
 export * from './fs';

@@ -6,3 +6,4 @@ export * from './vfs';
 export * from './anon-inodes';
 export * from './struct-layout';
 export * from './gup-test';
+export * from './test-hmm';

@@ -15,10 +15,19 @@ import {
   pageFlagNames,
 } from './page-flags';
 import { LEVEL_PTE } from './page-table';
-import { PTE_MIGRATION, PTE_PRESENT, PTE_SPECIAL, PTE_SWAP, PTE_WRITE } from './pte';
+import {
+  PTE_DEVICE_EXCLUSIVE,
+  PTE_DEVICE_PRIVATE,
+  PTE_MIGRATION,
+  PTE_PRESENT,
+  PTE_SPECIAL,
+  PTE_SWAP,
+  PTE_WRITE,
+} from './pte';
 import { mappedInLockedVma, mlockableInLockedVma } from './rmap';
 import { swapInfoOf } from './swap';
 import { VM_HUGETLB, VM_LOCKED, VM_SHARED, VM_WRITE } from './vm-flags';
+import { checkZoneDeviceInvariants, withZoneDeviceRefs } from './zone-device';
 
 /**
  * References to a folio that are not page-table mappings, reported by the subsystems that hold
@@ -52,6 +61,8 @@ export function checkMmInvariants(core: MmCore, extraRefs: ExtraRefs = new Map()
   const report = (msg: string) => {
     if (out.length < MAX_REPORTS) out.push(msg);
   };
+  // Device migrations in flight hold references on their pages (zone-device.ts).
+  extraRefs = withZoneDeviceRefs(core, extraRefs);
   const f = core.frames;
   const mapped = new Map<number, number>();
   // PTE mappings of each page of a large folio (THP), to check exclusivity page by page.
@@ -80,7 +91,13 @@ export function checkMmInvariants(core: MmCore, extraRefs: ExtraRefs = new Map()
         const t = mm.pgtable.table(tableId);
         const pfn = t[slot];
         const hi = t[slot + 1];
-        if (!(hi & PTE_PRESENT)) {
+        // A device-exclusive entry still maps its page (mapcount, reference, RSS): checked as present.
+        if (!(hi & PTE_PRESENT) && !(hi & PTE_DEVICE_EXCLUSIVE)) {
+          // Device-private pages count in RSS; zone-device.ts checks the pages themselves.
+          if (hi & PTE_DEVICE_PRIVATE) {
+            rssAnon++;
+            return;
+          }
           // Swap entries count in MM_SWAPENTS; each holds one reference to its slot.
           if (hi & PTE_SWAP) {
             if (level !== LEVEL_PTE) report(`mm ${mm.id}: swap entry above PTE level at ${hex(va)}`);
@@ -203,6 +220,7 @@ export function checkMmInvariants(core: MmCore, extraRefs: ExtraRefs = new Map()
     if (locked ? !mayLock : mustLock)
       report(`pfn ${pfn}: PG_mlocked=${locked} but mapped in a locked VMA=${mayLock}`);
   }
+  for (const v of checkZoneDeviceInvariants(core, extraRefs)) report(v);
   return out;
 }
 

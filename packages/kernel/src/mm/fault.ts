@@ -114,8 +114,9 @@ function handlePteFault(core: MmCore, vma: VmAreaStruct, address: number, flags:
   const tableId = pt.tableId;
   const slot = pt.slot;
   if (!(hi & PTE_PRESENT)) {
-    // A folio being migrated: wait for the copy (charged to us), then the access retries.
-    if (hi & PTE_MIGRATION) return migrationEntryWait(core, t![slot], core.now()) ? 0 : VM_FAULT_SIGBUS;
+    // A folio being migrated: wait for the copy (charged to us), then the access retries. A
+    // migration entry of a device migration (migrate_vma) is the nonPresent hooks' (zone-device.ts).
+    if (hi & PTE_MIGRATION && migrationEntryWait(core, t![slot], core.now())) return 0;
     if (pt.level !== LEVEL_PTE) return VM_FAULT_SIGBUS;
     const r =
       hi & PTE_NONPRESENT_MASK

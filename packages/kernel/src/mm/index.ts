@@ -66,3 +66,7 @@ export * from './reclaim-state';
 export * from './reclaim-config';
 export * from './numa-balancing';
 export * from './numa-balancing-config';
+export * from './memremap';
+export * from './migrate-device';
+export * from './device-exclusive';
+export * from './zone-device';

@@ -4,7 +4,7 @@ import { populateVmaPageRange } from './access';
 import { callerCanDoMlock, type MmCaller } from './mm-caller';
 import { isUserNumber, pageAlign } from './mmap';
 import type { MmStruct } from './mm-struct';
-import { PTE_PRESENT, PTE_SPECIAL } from './pte';
+import { PTE_DEVICE_EXCLUSIVE, PTE_PRESENT, PTE_SPECIAL } from './pte';
 import { mlockFolio, recheckMlock } from './rmap';
 import { folioHead } from './page-ref';
 import { PG_hugetlb } from './page-flags';
@@ -31,7 +31,8 @@ function mlockFixup(vma: VmAreaStruct, newFlags: number): void {
   pt.forEachEntry(vma.start, vma.end, (va, tableId, slot) => {
     const t = pt.table(tableId);
     const hi = t[slot + 1];
-    if (!(hi & PTE_PRESENT) || hi & PTE_SPECIAL) return;
+    // A device-exclusive entry still maps its page (mm/device-exclusive.ts): it is locked too.
+    if (!(hi & (PTE_PRESENT | PTE_DEVICE_EXCLUSIVE)) || hi & PTE_SPECIAL) return;
     const head = folioHead(core, t[slot]);
     if (lock) {
       // allow_mlock_munlock: a large folio only partly inside the locked VMA is not mlocked.

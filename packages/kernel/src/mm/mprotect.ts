@@ -5,7 +5,7 @@ import { calcVmProtBits, isUserNumber, pageAlign } from './mmap';
 import type { MmStruct } from './mm-struct';
 import { mmuNotifierInvalidateRangeEnd, mmuNotifierInvalidateRangeStart } from './mmu-notify';
 import { MMU_NOTIFY_PROTECTION_VMA } from './notifier-hooks';
-import { PTE_NUMA, PTE_PRESENT, PTE_PROTNONE, PTE_WRITE } from './pte';
+import { PTE_MIGRATION_WRITE, PTE_NUMA, PTE_PRESENT, PTE_PROTNONE, PTE_WRITE } from './pte';
 import { isolateRange } from './vma-ops';
 import type { VmAreaStruct } from './vma';
 import {
@@ -37,7 +37,11 @@ export function changeProtection(mm: MmStruct, start: number, end: number, vmFla
   pt.forEachEntry(start, end, (_va, tableId, slot) => {
     const t = pt.table(tableId);
     let hi = t[slot + 1];
-    if (!(hi & PTE_PRESENT)) return;
+    if (!(hi & PTE_PRESENT)) {
+      // Writable migration and device-private entries become readable (change_pte_range).
+      if (hi & PTE_MIGRATION_WRITE && !(vmFlags & VM_WRITE)) t[slot + 1] = hi & ~PTE_MIGRATION_WRITE;
+      return;
+    }
     if (!(vmFlags & VM_WRITE)) hi &= ~PTE_WRITE;
     if (none) hi |= PTE_PROTNONE;
     else if (!(hi & PTE_NUMA)) hi &= ~PTE_PROTNONE;

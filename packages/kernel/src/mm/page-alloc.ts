@@ -62,6 +62,8 @@ export const PHYS_MEM_DEFAULTS = {
   maxNumnodes: 64,
   /** ZONE_DMA32 ends at 4 GiB of physical address. */
   dma32LimitBytes: 2 ** 32,
+  /** Pfns above RAM for ZONE_DEVICE memory (memremapPages): 64 MiB of device pages. */
+  zoneDevicePages: 16384,
 } as const;
 
 /** Largest pfn space the typed arrays and 32-bit pfn arithmetic support (8 TiB). */
@@ -159,14 +161,18 @@ export class PageAllocator {
    *
    * Throws RangeError naming the node and field when the config cannot be booted: a size that is
    * not a positive multiple of 2 MiB, movable + cma + reserved larger than the node, a CMA area
-   * crossing the 4 GiB DMA32 boundary, more than 64 nodes or more than 8 TiB.
+   * crossing the 4 GiB DMA32 boundary, more than 64 nodes or more than 8 TiB, or a
+   * zoneDevicePages that is not a page count fitting above RAM.
    */
   constructor(config: PhysMemConfig, vmstat: IVmstat) {
     this.vmstat = vmstat;
     this.nodes = layoutNodes(config);
     const last = this.nodes[this.nodes.length - 1];
     this.maxPfn = last.startPfn + last.spannedPages;
-    this.frames = new PageFrames(this.maxPfn);
+    const devicePages = config.zoneDevicePages ?? PHYS_MEM_DEFAULTS.zoneDevicePages;
+    if (!Number.isSafeInteger(devicePages) || devicePages < 0 || this.maxPfn + devicePages > MAX_PFN_LIMIT)
+      throw new RangeError(`memory: zoneDevicePages ${devicePages} is not a page count that fits above RAM`);
+    this.frames = new PageFrames(this.maxPfn, devicePages);
     this.data = new PageData(this.frames);
     this.pageblocks = new Pageblocks(this.maxPfn);
     this.flags = this.frames.flags;

@@ -16,6 +16,11 @@
  *
  * Nothing here allocates per page: a 64 GiB machine is a handful of typed arrays whose untouched
  * parts the host OS never backs with memory.
+ *
+ * The arrays extend `devicePages` entries past RAM: the pfn space [count, capacity) is where
+ * memremapPages (mm/memremap.ts) places ZONE_DEVICE pages, which get the same per-page state as
+ * RAM but are never seen by the buddy allocator (every RAM loop stops at `count`). It is sized at
+ * boot because the arrays cannot grow: the allocator, GUP and others cache them.
  */
 /** The order lives in the top 5 bits of flags (orders up to 31; gigantic pages are order 18). */
 export const ORDER_SHIFT = 27;
@@ -23,8 +28,10 @@ export const ORDER_SHIFT = 27;
 export const PG_FLAGS_MASK = (1 << ORDER_SHIFT) - 1;
 
 export class PageFrames {
-  /** Number of page frames (the highest pfn + 1). */
+  /** Number of RAM page frames (the highest RAM pfn + 1); ZONE_DEVICE pfns start here. */
   readonly count: number;
+  /** RAM frames plus the ZONE_DEVICE pfn space: one past the highest pfn with a struct page. */
+  readonly capacity: number;
   /** PG_* bits. */
   readonly flags: Uint32Array;
   /** _refcount: references held (mappings, GUP references, pins as GUP_PIN_COUNTING_BIAS each). */
@@ -40,15 +47,21 @@ export class PageFrames {
   /** Slot in PageData holding the bytes; 0 = zero-filled. */
   readonly dataSlot: Int32Array;
 
-  constructor(count: number) {
+  /**
+   * @count: RAM page frames.
+   * @devicePages: pfns reserved above RAM for ZONE_DEVICE memory (memremapPages); default none.
+   */
+  constructor(count: number, devicePages = 0) {
     this.count = count;
-    this.flags = new Uint32Array(count);
-    this.refcount = new Int32Array(count);
-    this.mapcount = new Int32Array(count);
-    this.mapping = new Uint32Array(count);
-    this.index = new Float64Array(count);
-    this.privateData = new Int32Array(count);
-    this.dataSlot = new Int32Array(count);
+    const n = count + devicePages;
+    this.capacity = n;
+    this.flags = new Uint32Array(n);
+    this.refcount = new Int32Array(n);
+    this.mapcount = new Int32Array(n);
+    this.mapping = new Uint32Array(n);
+    this.index = new Float64Array(n);
+    this.privateData = new Int32Array(n);
+    this.dataSlot = new Int32Array(n);
   }
 
   /** Bytes of metadata per page frame (the benchmark's metadata_bytes_per_page). */

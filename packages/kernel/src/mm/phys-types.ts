@@ -51,6 +51,11 @@ export interface PhysMemConfig {
    * per 4 KiB page, i.e. 1/64), taken from the bottom of the node. Default 1/64.
    */
   reservedFraction?: number;
+  /**
+   * Pfns reserved above RAM for ZONE_DEVICE memory (memremapPages: HMM device-private pages),
+   * in pages. Default PHYS_MEM_DEFAULTS.zoneDevicePages.
+   */
+  zoneDevicePages?: number;
 }
 
 /**

@@ -17,6 +17,12 @@ export interface KernelOptions {
   memory?: {
     nodes: Array<{ size: Size; movable?: Size; cma?: Size }>;
     hugepages?: Partial<Record<HugepageSize, number>>;
+    /**
+     * Physical address space above RAM for ZONE_DEVICE memory (memremapPages: the device-private
+     * pages of HMM drivers), a whole number of 4 KiB pages; default 64 MiB. Only pfn space with
+     * page metadata (32 bytes per page): device memory exists once a driver maps it.
+     */
+    zoneDevice?: Size;
   };
   /** Simulated CPUs (default 4). */
   cpus?: number;
@@ -96,6 +102,9 @@ export function resolveKernelOptions(opts: KernelOptions = {}): ResolvedKernelOp
     movable: size(n.movable, `memory.nodes[${i}].movable`),
     cma: size(n.cma, `memory.nodes[${i}].cma`),
   }));
+  const zoneDevice = mem.zoneDevice === undefined ? undefined : size(mem.zoneDevice, 'memory.zoneDevice');
+  if (zoneDevice !== undefined && zoneDevice % PAGE_SIZE !== 0)
+    throw new RangeError('createKernel: memory.zoneDevice must be a whole number of 4 KiB pages');
   const hugepages: Partial<Record<HugepageSize, number>> = {};
   for (const [k, v] of Object.entries(mem.hugepages ?? {})) {
     if (k !== '2MiB' && k !== '1GiB')
@@ -128,7 +137,11 @@ export function resolveKernelOptions(opts: KernelOptions = {}): ResolvedKernelOp
   if (!Array.isArray(plugins)) throw new RangeError('createKernel: plugins must be an array');
   return {
     seed,
-    phys: { nodes, hugepages },
+    phys: {
+      nodes,
+      hugepages,
+      ...(zoneDevice === undefined ? {} : { zoneDevicePages: zoneDevice / PAGE_SIZE }),
+    },
     cpus,
     sysctl,
     iommuProfile: opts.iommu?.profile ?? 'smmuv3',

@@ -8,6 +8,7 @@ import { compactMemory, initCompaction } from '../mm/compaction';
 import { initKhugepaged } from '../mm/khugepaged';
 import { initNumaBalancing } from '../mm/numa-balancing';
 import { initReclaim } from '../mm/reclaim';
+import { initZoneDevice } from '../mm/zone-device';
 import { gupAttach } from '../gup/pin-tracker';
 import { registerGupTest } from '../fs/gup-test';
 import { CpuSet } from '../sim/cpus';
@@ -166,7 +167,8 @@ export class Kernel implements ProcessHost {
 
   /**
    * Start the mm subsystems layered on the core, each idempotent per MmCore: GUP bookkeeping and
-   * the gup_test device, reclaim with kswapd and swap, compaction with kcompactd, khugepaged,
+   * the gup_test device, reclaim with kswapd and swap, the handlers of ZONE_DEVICE entries (HMM),
+   * compaction with kcompactd, khugepaged,
    * and NUMA balancing (which only scans on machines with more than one node). Their daemons run
    * as background events, so an idle machine stays idle.
    */
@@ -174,6 +176,7 @@ export class Kernel implements ProcessHost {
     gupAttach(this.mmCore, this);
     registerGupTest(this.devices, this.mmCore);
     initReclaim(this.mmCore, { swap: this.options.swap });
+    initZoneDevice(this.mmCore);
     initCompaction(this.mmCore);
     initKhugepaged(this.mmCore);
     initNumaBalancing(this.mmCore, { chargeScan: (mm, ns) => this.processes.get(mm.ownerPid)?.charge(ns) });
