@@ -214,3 +214,27 @@ describe('makeDeviceExclusive', () => {
     putDeviceExclusiveFolio(k.mmCore, r.folio);
   });
 });
+
+describe('device-exclusive pages and migration (6.15+)', () => {
+  it('migrate: offline of ZONE_MOVABLE moves the page, telling the device (MIGRATE), data intact', () => {
+    const k = createKernel({ memory: { nodes: [{ size: '512MiB', movable: '256MiB' }] } });
+    booted.push(k);
+    const p = k.spawn();
+    const a = p.mmap(PAGE_SIZE);
+    p.write(a, new Uint8Array([4, 5, 6]));
+    const pfn = p.pagemap(a).pfn!;
+    const movable = k.phys.zone(0, 2);
+    expect(pfn >= movable.startPfn).toBe(true);
+    putDeviceExclusiveFolio(k.mmCore, exclusive(k, p, a, 'dev').folio);
+    const events = watch(p);
+    expect(k.offlineMemory(0, 256 * 2 ** 20, 256 * 2 ** 20)).toBe(0);
+    expect(events.some((e) => e.event === 6 && e.start === a)).toBe(true); // MMU_NOTIFY_MIGRATE
+    expect(k.checkInvariants()).toEqual([]);
+    const now = p.pagemap(a);
+    expect(now.present).toBe(true);
+    expect(now.pfn! < movable.startPfn).toBe(true);
+    expect([...p.read(a, 3)]).toEqual([4, 5, 6]);
+    p.write(a, new Uint8Array([9]));
+    expect(p.pagemap(a).pfn).toBe(now.pfn);
+  });
+});

@@ -25,6 +25,7 @@ import {
 import { folioMaybeDmaPinned } from './page-ref';
 import { LEVEL_PTE, LEVEL_SIZE } from './page-table';
 import {
+  PTE_DEVICE_EXCLUSIVE,
   PTE_DIRTY,
   PTE_MIGRATION,
   PTE_MIGRATION_WRITE,
@@ -47,6 +48,7 @@ import {
   type NewFolioFn,
 } from './migrate-types';
 import type { VmAreaStruct } from './vma';
+import { VM_WRITE } from './vm-flags';
 
 /** Where one mapping of a migrating folio was, to restore it on the new folio. */
 interface SavedMapping {
@@ -167,12 +169,18 @@ function unmapForMigration(core: MmCore, head: number): SavedMapping[] | null {
     const base = Math.floor(va / size) * size;
     const hi = t[pt.slot + 1];
     const pfn = t[pt.slot];
-    if (!(hi & PTE_PRESENT) || hi & PTE_SPECIAL || pfn < head || pfn >= head + nr) continue;
+    // A device-exclusive entry maps the page like a present PTE (Linux 6.15+, "mm/rmap: handle
+    // device-exclusive entries correctly in try_to_migrate_one()"): it becomes a migration entry
+    // too, and the invalidation below is how its device learns it lost the page.
+    const devExclusive = (hi & PTE_DEVICE_EXCLUSIVE) !== 0 && level === LEVEL_PTE;
+    if ((!(hi & PTE_PRESENT) && !devExclusive) || hi & PTE_SPECIAL || pfn < head || pfn >= head + nr)
+      continue;
     const range = mmuNotifierInvalidateRangeStart(mm, base, base + size, MMU_NOTIFY_MIGRATE);
     const tableId = pt.tableId;
     const slot = pt.slot;
     let entry = PTE_MIGRATION | (level === LEVEL_PTE ? 0 : PTE_HUGE);
-    if (hi & PTE_WRITE) entry |= PTE_MIGRATION_WRITE;
+    // Device-exclusive entries are always the writable kind: writable again where the VMA is.
+    if (hi & PTE_WRITE || (devExclusive && vma.flags & VM_WRITE)) entry |= PTE_MIGRATION_WRITE;
     if (f.flags[head] & PG_anon_exclusive) entry |= PTE_SWP_EXCLUSIVE;
     pt.set(tableId, slot, pfn, entry);
     mmuNotifierInvalidateRangeEnd(range);
