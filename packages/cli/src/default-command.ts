@@ -1,13 +1,16 @@
 /**
- * What `svasim` does with no command (and `npm start`). Today: boot the default machine and run
- * the memory-model demo. This is the seam issue 7 replaces with the flagship experiment (every
- * pinning strategy on the same workload, the report): change runDefault's body, nothing else.
+ * What `svasim` does with no command (and `npm start`): `svasim run` with no scenario, i.e. the
+ * flagship experiment (scenarios/flagship.yaml) with its table and reports. The memory-model demo
+ * that used to be here is `svasim demo`.
  */
-import { runDemo } from './demo';
 import type { CliIo } from './io';
+import { runCommand } from './run-command';
 
-/** runDefault - the no-argument command. Return: the exit code (0 when every invariant holds). */
-export function runDefault(io: CliIo): number {
-  const violations = runDemo((line) => io.out(line + '\n'));
-  return violations.length === 0 ? 0 : 1;
+/**
+ * runDefault - the no-argument command. Return: the exit code (0 when the experiment ran).
+ * Throws CliError when the flagship cannot be run (its file missing or invalid, a bad
+ * SVASIM_DURATION / SVASIM_SEEDS override).
+ */
+export function runDefault(io: CliIo): Promise<number> {
+  return runCommand(undefined, {}, io);
 }

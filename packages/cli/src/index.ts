@@ -3,3 +3,8 @@ export * from './cli';
 export * from './io';
 export * from './default-command';
 export * from './new-plugin';
+export * from './cli-error';
+export * from './run-command';
+export * from './list-command';
+export * from './validate-command';
+export * from './scenarios';

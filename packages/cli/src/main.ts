@@ -2,6 +2,14 @@
 import 'reflect-metadata';
 import { runCli } from './cli';
 
+// A reader that stops early (`svasim run | head`) closes the pipe: stop quietly, as other tools do.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw e;
+  });
+}
+
 // `svasim [command]`; with no command it runs the default one (default-command.ts).
 runCli(process.argv.slice(2)).then(
   (code) => {

@@ -257,8 +257,8 @@ describe('svasim new-plugin', () => {
 });
 
 describe('svasim', () => {
-  it('with no command runs the default (today the memory-model demo)', async () => {
-    const r = await cli([]);
+  it('demo runs the memory-model walk-through', async () => {
+    const r = await cli(['demo']);
     expect(r.code).toBe(0);
     expect(r.out).toContain('invariants: all hold');
   });

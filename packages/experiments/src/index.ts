@@ -7,3 +7,4 @@ export * from './metrics';
 export * from './runner';
 export * from './report';
 export * from './registry';
+export * from './strategies';

@@ -19,6 +19,7 @@ import {
   type TranslationTotals,
 } from './kernel-probes';
 import { LatencyRecorder } from './latency';
+import { MigrateReasonCounter } from './migrate-reasons';
 import type { MetricName, PeakEnd, RunMetrics, TimeSeries } from './types';
 
 /** What finish() hands back. */
@@ -69,6 +70,8 @@ export class MetricsCollector {
   private readonly hugepages = { '2MiB': { ok: 0, tries: 0 }, '1GiB': { ok: 0, tries: 0 } };
   private offline = { ok: 0, tries: 0 };
   private readonly extra: Record<string, number> = {};
+  /** Pages migrated per reason (extra `pgmigrate_<reason>`). */
+  private readonly migrations = new MigrateReasonCounter();
   private startNs = 0;
   private base: Record<string, number> = {};
   private baseTranslations: TranslationTotals | null = null;
@@ -111,6 +114,7 @@ export class MetricsCollector {
     for (const name of VMSTAT_DELTAS) this.base[name] = vm.read(name);
     this.baseTranslations = translationTotals(k);
     this.baseIopfCpuNs = k.iopf.stats().cpuNs;
+    this.migrations.attach(k);
     this.observe();
     scheduleBackground(k.scheduler, this.sampleEveryNs, this.onTick);
   }
@@ -212,6 +216,7 @@ export class MetricsCollector {
     const k = this.kernel;
     if (this.series.t[this.series.t.length - 1] !== k.now()) this.sample();
     this.finished = true;
+    this.migrations.detach();
     const vm = k.counters;
     const d = (name: (typeof VMSTAT_DELTAS)[number]) => vm.read(name) - this.base[name];
     const seconds = (k.now() - this.startNs) / 1e9;
@@ -274,7 +279,7 @@ export class MetricsCollector {
       numa_local_fraction: numa,
       overcommit_reached: this.overcommit,
       data_mismatch: this.dataMismatch,
-      extra: { ...this.extra },
+      extra: { ...this.migrations.extras(), ...this.extra },
     };
     if (iopf.latency.count === 0) unavailable.iopf_response_ns = 'no IO page fault was answered';
     return {

@@ -5,5 +5,6 @@
 export * from './types';
 export * from './latency';
 export * from './kernel-probes';
+export * from './migrate-reasons';
 export * from './collector';
 export * from './aggregate';

@@ -5,7 +5,7 @@ import { DEFAULT_STRATEGIES, defaultRegistry } from './default-registry';
 describe('defaultRegistry', () => {
   it('names every shipped device and strategy as scenario files do', () => {
     const r = defaultRegistry();
-    expect([...r.devices.keys()].sort()).toEqual(['hisi_sec2', 'hisi_zip', 'memcpy_accel']);
+    expect([...r.devices.keys()].sort()).toEqual(['hisi_sec2', 'hisi_zip', 'memcpy_accel', 'svasim_gpu']);
     expect([...r.strategies.keys()].sort()).toEqual(
       [
         'hugetlb-pool',
@@ -13,6 +13,7 @@ describe('defaultRegistry', () => {
         'mempinfd',
         'mlock',
         'none',
+        'odp',
         'short-term',
         'uacce-ctrl',
         'vfio',

@@ -1,22 +1,24 @@
 /**
  * defaultRegistry - every device and pin strategy svasim ships, by the names scenario files use:
- * devices by their uacce name ('memcpy_accel', 'hisi_zip', 'hisi_sec2'), strategies by API.md's
- * names ('none', 'mlock', 'mempinfd', 'uacce-ctrl', 'hugetlb-pool', 'short-term',
- * 'migration-control', 'vfio'; 'odp' and the GPU when their plugins land). The command line and
+ * devices by their uacce name ('memcpy_accel', 'hisi_zip', 'hisi_sec2'; the GPU as 'svasim_gpu',
+ * /dev/svasim_gpu0), strategies by API.md's
+ * names ('none', 'mlock', 'mempinfd', 'uacce-ctrl', 'hugetlb-pool', 'odp', 'short-term',
+ * 'migration-control', 'vfio'). The command line and
  * the shipped experiments use it; tests that want a smaller world build their own with
  * createPluginRegistry.
  */
 import { cryptoPlugin } from '@svasim/accel-crypto';
+import { gpuPlugin } from '@svasim/accel-gpu';
 import { zipPlugin } from '@svasim/accel-zip';
 import { hugetlbPoolStrategy } from '@svasim/pin-hugetlb-pool';
 import { mempinfdPlugin } from '@svasim/pin-mempinfd';
 import { migrationControlStrategy } from '@svasim/pin-migration-control';
 import { mlockStrategy } from '@svasim/pin-mlock';
 import { noPinStrategy } from '@svasim/pin-none';
+import { odpStrategy } from '@svasim/pin-odp';
 import { shortTermStrategy } from '@svasim/pin-short-term';
 import { uacceCtrlPlugin } from '@svasim/pin-uacce-ctrl';
 import { vfioStrategy } from '@svasim/pin-vfio';
-import { memcpyAccelPlugin } from '@svasim/testkit';
 import {
   createPluginRegistry,
   type BackgroundFactory,
@@ -25,12 +27,15 @@ import {
   type StrategyEntry,
   type WorkloadFactory,
 } from '../runner';
+import { memcpyAccelDevice } from './memcpy-device';
 
 /** The shipped devices, by scenario name. */
 export const DEFAULT_DEVICES: Readonly<Record<string, DeviceEntry>> = Object.freeze({
-  memcpy_accel: memcpyAccelPlugin,
+  // A factory: `config: { sva: false }` gives the device an 'iova' strategy (vfio) needs.
+  memcpy_accel: memcpyAccelDevice,
   hisi_zip: zipPlugin,
   hisi_sec2: cryptoPlugin,
+  svasim_gpu: gpuPlugin,
 });
 
 /** The shipped pin strategies, by API.md name ('none' also works without an entry). */
@@ -40,6 +45,7 @@ export const DEFAULT_STRATEGIES: Readonly<Record<string, StrategyEntry>> = Objec
   mempinfd: mempinfdPlugin,
   'uacce-ctrl': uacceCtrlPlugin,
   'hugetlb-pool': hugetlbPoolStrategy,
+  odp: odpStrategy,
   'short-term': shortTermStrategy,
   'migration-control': migrationControlStrategy,
   vfio: vfioStrategy,

@@ -1,1 +1,3 @@
 export * from './default-registry';
+export * from './memcpy-device';
+export * from './registry-module';

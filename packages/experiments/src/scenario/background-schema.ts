@@ -74,14 +74,21 @@ export const CmaAllocSchema = z.strictObject({
   hold: Duration.default('5ms').meta({ description: 'how long each allocation is kept' }),
 });
 
-/** 'hugepage-alloc' - grow the hugetlb pool at run time (echo N+1 > nr_hugepages). */
+/**
+ * 'hugepage-alloc' - grow the hugetlb pool at run time (echo N+1 > nr_hugepages), or probe every
+ * aligned range for whether a huge page could be assembled there.
+ */
 export const HugepageAllocSchema = z.strictObject({
   kind: z.literal('hugepage-alloc'),
   start,
   size: z.enum(['2MiB', '1GiB']),
   every: Duration.default('10ms'),
-  count: z.number().int().positive().default(1).meta({ description: 'attempts' }),
+  count: z.number().int().positive().default(1).meta({ description: 'attempts (with probe: passes)' }),
   node: z.number().int().nonnegative().optional(),
+  probe: z.boolean().default(false).meta({
+    description:
+      'instead of growing the pool, try to assemble a page in every aligned range of the zones huge pages of this size come from (alloc_contig_range on each) and give each one back at once: the share of ranges that can be assembled',
+  }),
 });
 
 /** 'memory-offline' - take memory blocks offline (and back online) as hot-unplug would. */

@@ -186,7 +186,8 @@ describe('loadScenario', () => {
     expect(issuesOf(() => loadScenario(zip, 'f.yaml', catalog))[0]).toMatchObject({
       line: 15,
       path: 'processes[0].workload.kind',
-      message: "no implementation of workload 'zip-offload' is registered",
+      message:
+        "workload 'zip-offload' is not available in this build (no implementation is registered; available: memcpy)",
     });
     expect(() => loadScenario(zip, 'f.yaml')).not.toThrow(); // the schema knows every kind
     const bg = `${GOOD.replace('strategies:', 'strategies:')}`.replace(

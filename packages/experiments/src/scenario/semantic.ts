@@ -6,6 +6,7 @@
  */
 import { MEMORY_HOTPLUG_DEFAULTS, formatBytes, resolveKernelOptions } from '@svasim/kernel';
 import type { ScenarioCatalog } from './catalog';
+import { cryptoIssues } from './crypto-params';
 import { workloadFootprint } from './footprint';
 import { scenarioKernelOptions } from './kernel-options';
 import type { Scenario } from './scenario-schema';
@@ -127,14 +128,28 @@ export function checkScenario(s: Scenario, catalog?: ScenarioCatalog): SemanticI
     if (p.memlock !== 'unlimited') size(p.memlock, ['processes', i, 'memlock']);
     const w = p.workload;
     if (catalog?.workloads && !catalog.workloads.has(w.kind))
-      add(['processes', i, 'workload', 'kind'], `no implementation of workload '${w.kind}' is registered`);
+      add(
+        ['processes', i, 'workload', 'kind'],
+        `workload '${w.kind}' is not available in this build (no implementation is registered; available: ${known(catalog.workloads.keys())})`,
+      );
     const base = ['processes', i, 'workload'];
+    if (s.devices.length === 0 && w.kind !== 'resident')
+      add(base, `workload '${w.kind}' needs an accelerator, but the scenario lists no devices`);
+    if (w.kind === 'resident') {
+      if (size(w.size, [...base, 'size']) === 0) add([...base, 'size'], 'must be positive');
+      if (w.touchEvery !== undefined && dur(w.touchEvery, [...base, 'touchEvery']) === 0)
+        add([...base, 'touchEvery'], 'must be positive');
+    }
     if ('requestSize' in w) {
       const req = size(w.requestSize, [...base, 'requestSize']);
       if (req === 0) add([...base, 'requestSize'], 'must be positive');
       const ws = w.workingSet === undefined ? null : size(w.workingSet, [...base, 'workingSet']);
       if (req !== null && ws !== null && ws < 2 * req)
         add([...base, 'workingSet'], `smaller than one request's buffers (2 x ${formatBytes(req)})`);
+      if (w.freshFraction !== undefined && w.buffers === 'fresh')
+        add([...base, 'freshFraction'], "applies to reused buffers ('fresh' buffers are all fresh)");
+      if (w.kind === 'crypto-stream')
+        for (const [field, message] of cryptoIssues(w, req)) add([...base, field], message);
     }
     if (w.kind === 'gpu-atomics') size(w.buffer, [...base, 'buffer']);
     if (w.kind === 'rdma-registration') {

@@ -1,21 +1,25 @@
 /**
  * Workloads: what a scenario's processes do with their accelerators, a union on `kind`.
  *
- * 'memcpy' drives the reference copy device (@svasim/testkit's memcpy_accel) and is implemented
- * in runner/workloads. The other kinds are the workloads of issue 7 item 2; their fields are
- * complete here so scenario files and editors can use them now, and the runner refuses them
- * until an implementation is registered (PluginRegistry.workloads):
- * - 'zip-offload': an nginx-like zlib offload to a HiSilicon-ZIP-like device;
- * - 'crypto-stream': an openssl-like cipher/digest stream to a SEC-like device;
+ * The kinds of issue 7 item 2. 'memcpy' (the reference copy device, @svasim/testkit's
+ * memcpy_accel), 'zip-offload' (an nginx-like zlib offload to hisi_zip) and 'crypto-stream' (an
+ * openssl-like cipher or digest stream to hisi_sec2) are implemented in runner/workloads. The
+ * fields of the others are complete here so scenario files and editors can use them, and a
+ * scenario naming one is refused as "not available in this build" until an implementation is
+ * registered (PluginRegistry.workloads):
  * - 'gpu-atomics': a GPU kernel doing atomics to system memory;
  * - 'rdma-registration': an RDMA-like memory registration over a large sparse buffer of which a
  *   small working set is used (pinned registration against ODP, chosen by the strategy).
  */
 import { z } from 'zod';
 import { Duration, Fraction, Name, Rate, Size } from './fields';
+import { ResidentWorkloadSchema } from './resident-schema';
 
 /** The fields every request-stream workload shares (an application submitting buffers). */
 const requestStream = {
+  start: Duration.default(0).meta({
+    description: 'when the application starts (opens its context, allocates its buffers), from boot',
+  }),
   device: Name.optional().meta({
     description: "the uacce device to use (e.g. 'memcpy_accel-0'); default: the one with most free queues",
   }),
@@ -39,7 +43,25 @@ const requestStream = {
   rate: Rate.optional().meta({
     description: 'requests per simulated second (default: as fast as completions allow)',
   }),
+  pool: z.boolean().default(false).meta({
+    description:
+      'reused buffers carved from one mapping (a buffer pool, which THP can back with huge pages) instead of a mapping each; ignored when the strategy allocates buffers itself (hugetlb-pool)',
+  }),
+  warm: z.boolean().default(false).meta({
+    description:
+      "reused buffers' destinations are written once by the CPU when allocated (a long-running server's warm pool), so the device's first use of them takes no IO page fault",
+  }),
+  freshFraction: Fraction.optional().meta({
+    description:
+      "with reused buffers: share of requests that map, prepare and release fresh buffers instead (new connections); 'fresh' is 1",
+  }),
 };
+
+/** How often request-stream workloads check an output (0: never). */
+const verifyEvery = z.number().int().nonnegative().default(16).meta({
+  description:
+    'check one request in this many: its output round-trips to the source (0: never; counts data_mismatch)',
+});
 
 /** 'memcpy' - copies through the reference copy device (memcpy_accel, algorithm 'memcpy'). */
 export const MemcpyWorkloadSchema = z.strictObject({
@@ -51,26 +73,53 @@ export const MemcpyWorkloadSchema = z.strictObject({
     .meta({ description: 'stamp each source and check the copy (counts data_mismatch)' }),
 });
 
-/** 'zip-offload' - an nginx-like zlib offload (placeholder: fields only until implemented). */
+/**
+ * 'zip-offload' - an nginx-like zlib offload to a zip device (hisi_zip): each request compresses
+ * (or decompresses) `requestSize` bytes of generated data, `compressibility` of which is text.
+ */
 export const ZipOffloadWorkloadSchema = z.strictObject({
   kind: z.literal('zip-offload'),
   ...requestStream,
   alg: z.enum(['deflate', 'zlib', 'gzip']).default('gzip'),
   op: z.enum(['compress', 'decompress']).default('compress'),
-  level: z.number().int().min(1).max(9).optional(),
+  level: z.number().int().min(1).max(9).optional().meta({
+    description: "zlib level (default: zlib's default, 6; nginx's gzip_comp_level default is 1)",
+  }),
   compressibility: Fraction.default(0.5).meta({ description: 'share of the source that compresses away' }),
+  verifyEvery,
 });
 
-/** 'crypto-stream' - an openssl-like cipher or digest stream (placeholder until implemented). */
+/** The algorithms of 'crypto-stream' (hisi_sec2's sysfs list). */
+export const CRYPTO_STREAM_ALGS = [
+  'cbc(aes)',
+  'ctr(aes)',
+  'xts(aes)',
+  'gcm(aes)',
+  'sha1',
+  'sha256',
+  'sha512',
+  'hmac(sha256)',
+] as const;
+
+/**
+ * 'crypto-stream' - an openssl-like cipher or digest stream to a crypto device (hisi_sec2): each
+ * request encrypts, decrypts, digests or MACs `requestSize` bytes of random data.
+ */
 export const CryptoStreamWorkloadSchema = z.strictObject({
   kind: z.literal('crypto-stream'),
   ...requestStream,
-  alg: z
-    .enum(['cbc(aes)', 'ctr(aes)', 'xts(aes)', 'gcm(aes)', 'sha1', 'sha256', 'sha512', 'hmac(sha256)'])
-    .default('cbc(aes)'),
-  op: z.enum(['encrypt', 'decrypt', 'digest', 'hmac']).default('encrypt'),
-  keyBytes: z.number().int().min(0).max(128).optional(),
-  stream: z.boolean().default(false).meta({ description: 'chain requests as one stream (stateful context)' }),
+  alg: z.enum(CRYPTO_STREAM_ALGS).default('cbc(aes)'),
+  op: z.enum(['encrypt', 'decrypt', 'digest', 'hmac']).optional().meta({
+    description: "default: 'encrypt' for ciphers, 'digest' for sha*, 'hmac' for hmac(sha256)",
+  }),
+  keyBytes: z.number().int().min(0).max(128).optional().meta({
+    description: 'key length (default: 16 for cbc/ctr/gcm, 32 for xts and hmac, none for digests)',
+  }),
+  stream: z.boolean().default(false).meta({
+    description:
+      "chain each lane's requests as one stream, as UADK does between BDs (cbc: the last ciphertext block is the next IV; ctr: the counter advances); cbc(aes) and ctr(aes) encryption only",
+  }),
+  verifyEvery,
 });
 
 /** 'gpu-atomics' - a GPU kernel doing atomics to system memory (placeholder until implemented). */
@@ -116,9 +165,11 @@ export const WorkloadSchema = z.discriminatedUnion(
     CryptoStreamWorkloadSchema,
     GpuAtomicsWorkloadSchema,
     RdmaRegistrationWorkloadSchema,
+    ResidentWorkloadSchema,
   ],
   {
-    error: "kind must be one of 'memcpy', 'zip-offload', 'crypto-stream', 'gpu-atomics', 'rdma-registration'",
+    error:
+      "kind must be one of 'memcpy', 'zip-offload', 'crypto-stream', 'gpu-atomics', 'rdma-registration', 'resident'",
   },
 );
 
@@ -129,6 +180,7 @@ export const WORKLOAD_KINDS = [
   'crypto-stream',
   'gpu-atomics',
   'rdma-registration',
+  'resident',
 ] as const;
 
 /** WorkloadSpec - one parsed workload. */
@@ -137,3 +189,10 @@ export type WorkloadSpec = z.infer<typeof WorkloadSchema>;
 export type WorkloadKind = WorkloadSpec['kind'];
 /** MemcpyWorkloadSpec - a parsed 'memcpy' workload. */
 export type MemcpyWorkloadSpec = z.infer<typeof MemcpyWorkloadSchema>;
+/** ZipOffloadWorkloadSpec - a parsed 'zip-offload' workload. */
+export type ZipOffloadWorkloadSpec = z.infer<typeof ZipOffloadWorkloadSchema>;
+/** CryptoStreamWorkloadSpec - a parsed 'crypto-stream' workload. */
+export type CryptoStreamWorkloadSpec = z.infer<typeof CryptoStreamWorkloadSchema>;
+/** RequestStreamWorkloadSpec - a workload submitting buffers to a uacce device. */
+export type RequestStreamWorkloadSpec =
+  MemcpyWorkloadSpec | ZipOffloadWorkloadSpec | CryptoStreamWorkloadSpec;

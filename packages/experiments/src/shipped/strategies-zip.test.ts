@@ -134,7 +134,7 @@ describe('one zip workload under every pin strategy', () => {
     // Long-term pins: mempinfd, uacce_ctrl and vfio pin every prepared byte; the others pin nothing.
     const all = (2 * REQUESTS * LEN) / 1024;
     for (const s of ['mempinfd', 'uacce-ctrl', 'vfio']) expect(by.get(s)!.pinnedKiB).toBe(all);
-    for (const s of ['none', 'mlock', 'hugetlb-pool', 'short-term', 'migration-control'])
+    for (const s of ['none', 'mlock', 'hugetlb-pool', 'odp', 'short-term', 'migration-control'])
       expect(by.get(s)!.pinnedKiB).toBe(0);
     const table = [
       'strategy           iopf  pinned KiB  locked KiB',

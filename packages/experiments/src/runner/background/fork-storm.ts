@@ -2,12 +2,14 @@
  * 'fork-storm' - a process forking over and over (a shell spawning helpers, a pre-forking
  * server): each child writes `childWrites` bytes of its largest anonymous mapping (COW copies)
  * and exits after `childLifetime`. With a `target` the workload's own process forks, so its
- * pinned buffers meet fork (early copy or legacy COW, KernelKnobs.forkCow).
+ * pinned buffers meet fork (early copy or legacy COW, KernelKnobs.forkCow). Pages fork copied at
+ * once (early COW of pinned pages) are counted in `fork_pages_copied`.
  */
 import { PAGE_SIZE, type Process } from '@svasim/kernel';
 import { parseDuration, parseSize, type BackgroundOf, type BackgroundSpec } from '../../scenario';
 import type { ActivityContext, Background } from '../activity';
 import { expectedFailure, runActivity } from './common';
+import { pagesCopiedAtFork } from './fork-copies';
 
 /** The largest private anonymous mapping of @p, as [start, length], or null. */
 function largestAnon(p: Process): [number, number] | null {
@@ -49,6 +51,7 @@ export class ForkStormActivity implements Background {
             continue;
           }
           metrics.count('forks');
+          metrics.count('fork_pages_copied', pagesCopiedAtFork(parent, child));
           kernel.tasks.spawn(`child:${child.pid}`, async (t) => {
             const region = largestAnon(child);
             if (region && writes > 0) {

@@ -20,9 +20,11 @@ export * from './thp';
 export * from './numa-imbalance';
 export * from './cma-alloc';
 export * from './hugepage-alloc';
+export * from './hugepage-probe';
 export * from './memory-offline';
 export * from './memory-pressure';
 export * from './fork-storm';
+export * from './fork-copies';
 
 /** BUILTIN_BACKGROUNDS - the background factories every registry starts with. */
 export const BUILTIN_BACKGROUNDS: ReadonlyMap<string, BackgroundFactory> = new Map<string, BackgroundFactory>(
