@@ -11,6 +11,7 @@ import {
   GPU_ATOMIC_CAS,
   GPU_ATOMIC_FETCH_ADD,
   GPU_MODE_F_PIN_IN_PLACE,
+  GPU_STATS_LAYOUT,
   SVASIM_GPU_IOC_ATOMIC,
   SVASIM_GPU_IOC_EVICT,
   SVASIM_GPU_IOC_LAUNCH,
@@ -41,24 +42,8 @@ export interface GpuLast {
   flags: number;
 }
 
-/** GpuContextCounters - what SVASIM_GPU_IOC_STATS returns. */
-export interface GpuContextCounters {
-  deviceNs: number;
-  faults: number;
-  atomics: number;
-  atomicsLocal: number;
-  acquires: number;
-  revocations: number;
-  revocationsByCpu: number;
-  revocationsByMigration: number;
-  callbackRevokes: number;
-  reinstates: number;
-  tlbShootdowns: number;
-  migratedToDevice: number;
-  migratedToSystem: number;
-  heldPages: number;
-  launches: number;
-}
+/** GpuContextCounters - what SVASIM_GPU_IOC_STATS returns: struct svasim_gpu_stats, decoded. */
+export type GpuContextCounters = ReturnType<typeof GPU_STATS_LAYOUT.decode>;
 
 /**
  * GpuClient - one open GPU context of one process. Released by close() (or the process's exit).
